@@ -1,0 +1,1 @@
+"""Built-in architectures, one file each. Installed as ``arena.architectures``; listed in arena.registry."""

@@ -1,0 +1,85 @@
+"""Recurrent sequence mixers: LSTM (Hochreiter & Schmidhuber 1997), GRU (Cho et al. 2014) and a vanilla tanh RNN.
+
+Pure PyTorch (``nn.LSTM``/``nn.GRU``/``nn.RNN``; cuDNN on CUDA). Placed as the mixer of the shared backbone, with
+hidden size = d_model so no projection is needed. Decoding is O(1) per token through ``step()``.
+
+Analytic counts follow PyTorch's convention of two bias vectors per gate block (SPECS.md §5):
+LSTM 4h(i+h) + 8h params, GRU 3h(i+h) + 6h, RNN h(i+h) + 2h; forward matmul FLOPs per token are twice the
+multiply-adds: 8h(i+h), 6h(i+h), 2h(i+h).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from arena.api import ArchConfig, SizePreset, arch_spec
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+# elementwise FLOPs per hidden unit per token (gate nonlinearities, products, bias adds); SPECS.md §6
+ELEMENTWISE = {"lstm": 20, "gru": 15, "rnn": 4}
+
+
+class RNNConfig(ArchConfig):
+    cell: Literal["lstm", "gru", "rnn"] = Field("lstm", description="recurrent cell. Default: lstm")
+    forget_bias: float = Field(1.0, description="initial LSTM forget-gate bias (Jozefowicz et al. 2015). Default: 1.0")
+
+
+class RNNMixer(nn.Module):
+    """(B, T, D) -> (B, T, D) through one recurrent layer with hidden size D."""
+
+    def __init__(self, d_model: int, layer_idx: int, cfg: RNNConfig):
+        super().__init__()
+        self.cell = cfg.cell
+        self.forget_bias = cfg.forget_bias
+        cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cfg.cell]
+        self.rnn = cls(d_model, d_model, batch_first=True)
+        self.d_model = d_model
+
+    def reset_parameters_arena(self) -> None:
+        if self.cell == "lstm":
+            h = self.d_model
+            with torch.no_grad():  # gate order i, f, g, o: the forget slice of each bias
+                self.rnn.bias_ih_l0[h : 2 * h].fill_(self.forget_bias / 2)
+                self.rnn.bias_hh_l0[h : 2 * h].fill_(self.forget_bias / 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.rnn(x)  # (B, T, D)
+        return y
+
+    def init_state(self, batch: int, device: torch.device | str = "cpu") -> Any:
+        z = torch.zeros(1, batch, self.d_model, device=device)
+        return (z, z.clone()) if self.cell == "lstm" else z
+
+    def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        y, state = self.rnn(x.unsqueeze(1), state)  # (B, 1, D)
+        return y.squeeze(1), state
+
+
+def rnn_params(d_model: int, cfg: RNNConfig) -> int:
+    g, h = GATES[cfg.cell], d_model
+    return g * h * (d_model + h) + 2 * g * h
+
+
+def rnn_flops(d_model: int, cfg: RNNConfig, seq_len: int) -> dict[str, float]:
+    g, h = GATES[cfg.cell], d_model
+    return {"matmul": 2.0 * g * h * (d_model + h), "elementwise": float(ELEMENTWISE[cfg.cell] * h)}
+
+
+def rnn_state(d_model: int, cfg: RNNConfig, seq_len: int) -> int:
+    return 2 * d_model if cfg.cell == "lstm" else d_model
+
+
+@arch_spec("rnn", kind="mixer", config=RNNConfig, params=rnn_params, flops=rnn_flops, state_size=rnn_state,
+           family="recurrent", version=1, supports_step=True,
+           description="LSTM/GRU/vanilla RNN mixer in the shared backbone (cell=lstm|gru|rnn)",
+           reference="https://doi.org/10.1162/neco.1997.9.8.1735",
+           presets={"tiny": SizePreset(32, 1), "small": SizePreset(128, 2), "base": SizePreset(256, 2)})
+def build(d_model: int, layer_idx: int, cfg: RNNConfig) -> nn.Module:
+    return RNNMixer(d_model, layer_idx, cfg)
+
+
+SPEC = build

@@ -1,0 +1,296 @@
+"""The stable plugin surface: shapes, configs, architecture and task specs, examples.
+
+An architecture is registered as an :class:`ArchSpec` of one of two kinds:
+
+* ``mixer``: ``factory(d_model, layer_idx, cfg) -> nn.Module`` mapping (B, T, D) -> (B, T, D); the shared
+  :class:`arena.blocks.Backbone` adds embeddings, norms, channel mixers (MLP by default) and the head, so
+  comparisons between mixers are fair. Analytic hooks are *per layer* (``mixer_params``, ``mixer_flops``,
+  ``mixer_state``).
+* ``model``: ``factory(shape, cfg) -> nn.Module`` mapping token ids (B, T) -> logits (B, T, V). Analytic hooks
+  describe the whole model.
+
+A task is a :class:`Task` subclass registered with a :class:`TaskSpec`; it builds its splits from a config and
+a seed and says how it is scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Kind = Literal["mixer", "model"]
+ScoringMode = Literal["generate", "teacher_forced", "custom"]
+IGNORE = -100
+
+
+class StrictConfig(BaseModel):
+    """Base for every user-facing config: unknown fields are rejected, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArchConfig(StrictConfig):
+    """Base class of an architecture's own config."""
+
+
+class TaskConfig(StrictConfig):
+    """Base class of a task's own config."""
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Sizes the arena fills in from the task and the run."""
+
+    vocab_size: int
+    d_model: int
+    n_layers: int
+    max_seq_len: int
+    pad_id: int = 0
+    mlp_ratio: float = 4.0
+    tie_embeddings: bool = True
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    """A named size: backbone width/depth plus architecture config overrides."""
+
+    d_model: int
+    n_layers: int
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+# default presets; an architecture may declare its own.
+DEFAULT_PRESETS: dict[str, SizePreset] = {
+    "tiny": SizePreset(d_model=32, n_layers=1),
+    "small": SizePreset(d_model=128, n_layers=2),
+    "base": SizePreset(d_model=256, n_layers=4),
+}
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """Everything the arena knows about one architecture.
+
+    Attributes:
+        name: registry key (kebab-case).
+        kind: ``"mixer"`` or ``"model"``.
+        factory: builds the module (signature depends on ``kind``).
+        config: the pydantic config class (subclass of :class:`ArchConfig`).
+        params: analytic parameter count. Mixer: ``(d_model, cfg) -> int`` per layer. Model: ``(shape, cfg) -> int``.
+        flops: analytic forward FLOPs per token (FLOPs = 2 x multiply-adds) at context length ``seq_len``.
+            Mixer: ``(d_model, cfg, seq_len) -> float`` per layer. Model: ``(shape, cfg, seq_len) -> float | None``;
+            ``None`` means "n/a (symbolic)".
+        state_size: floats held at inference to continue decoding after ``seq_len`` tokens.
+            Mixer: ``(d_model, cfg, seq_len) -> int`` per layer. Model: ``(shape, cfg, seq_len) -> int``.
+        flops may also return a breakdown ``{"matmul": .., "attention": .., "elementwise": .., "fft": .., "scan": ..}``;
+            the total is the sum. ``matmul`` (+ ``attention`` when computed with bmm) is what a FLOP counter sees.
+        channel: for mixers, the channel mixer: ``"mlp"`` (default), ``"none"``, or a :class:`ChannelSpec`.
+        active_params: like ``params`` but counting only parameters used per token (MoE); default = params.
+        supports_step: the module implements ``init_state``/``step`` for O(1)-per-token decoding.
+        causal: logits at t depend only on tokens <= t.
+        requires: hardware it needs, e.g. ``("cuda",)``.
+        presets: size presets (tiny/small/base).
+        task_specific: a model that only works for some tasks (e.g. the state machine).
+        supported_tasks: for task-specific models, the task names it can run.
+    """
+
+    name: str
+    kind: Kind
+    factory: Callable[..., Any]
+    config: type[ArchConfig]
+    params: Callable[..., int]
+    flops: Callable[..., float | None]
+    state_size: Callable[..., int]
+    family: str = "other"
+    version: int = 1
+    description: str = ""
+    reference: str = ""
+    channel: str | ChannelSpec = "mlp"
+    active_params: Callable[..., int] | None = None
+    embedding_params: Callable[..., int] | None = None
+    supports_step: bool = False
+    causal: bool = True
+    requires: tuple[str, ...] = ()
+    presets: Mapping[str, SizePreset] = field(default_factory=lambda: dict(DEFAULT_PRESETS))
+    task_specific: bool = False
+    supported_tasks: tuple[str, ...] = ()
+    trainer: str = "gradient"
+    source: str = "builtin"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One sequence with its supervision.
+
+    ``tokens`` is the whole sequence. The model reads ``tokens[:-1]`` and is scored on predicting ``tokens[1:]``
+    wherever ``mask`` (length ``len(tokens) - 1``) is true. For generative tasks ``prompt_len`` is the length of
+    the given prefix: the model must greedily generate ``tokens[prompt_len:]`` exactly.
+    """
+
+    tokens: tuple[int, ...]
+    mask: tuple[bool, ...]
+    slices: Mapping[str, int | str] = field(default_factory=dict)
+    prompt_len: int | None = None
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Token strings; ids are positions in ``tokens``. ``pad`` is always id 0."""
+
+    tokens: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(set(self.tokens)) != len(self.tokens):
+            raise ValueError("vocabulary tokens must be unique")
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens)
+
+    def id(self, token: str) -> int:
+        return self._index[token]
+
+    def ids(self, tokens: list[str] | tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(self._index[t] for t in tokens)
+
+    def decode(self, ids: list[int] | tuple[int, ...]) -> list[str]:
+        return [self.tokens[i] for i in ids]
+
+    @property
+    def _index(self) -> dict[str, int]:
+        idx = self.__dict__.get("_idx")
+        if idx is None:
+            idx = {t: i for i, t in enumerate(self.tokens)}
+            object.__setattr__(self, "_idx", idx)
+        return idx
+
+
+class Task:
+    """A built task: a vocabulary, named splits of examples, and how they are scored.
+
+    Subclasses set the class attributes and implement :meth:`build_splits`. ``chance`` is the expected primary
+    metric of a model that ignores its input; it is used for the normalized score.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    family: ClassVar[str] = "other"
+    description: ClassVar[str] = ""
+    config_cls: ClassVar[type[TaskConfig]] = TaskConfig
+    scoring: ClassVar[ScoringMode] = "teacher_forced"
+    metric: ClassVar[str] = "exact_match"
+    higher_is_better: ClassVar[bool] = True
+    default_split: ClassVar[str] = "default"
+    split_names: ClassVar[tuple[str, ...]] = ("default",)
+
+    def __init__(self, cfg: TaskConfig, seed: int = 0, split: str | None = None) -> None:
+        self.cfg = cfg
+        self.seed = seed
+        self.split = split or self.default_split
+        if self.split not in self.split_names:
+            from arena.errors import suggest
+
+            raise ValueError(f"unknown split {self.split!r} for task {self.name!r}{suggest(self.split, self.split_names)}")
+        self._splits: dict[str, list[Example]] | None = None
+
+    # -- to implement -------------------------------------------------------------------------------------------
+    @property
+    def vocab(self) -> Vocab:
+        raise NotImplementedError
+
+    def build_splits(self) -> dict[str, list[Example]]:
+        """Return ``{"train": [...], "val": [...], <test splits>...}`` for ``self.split`` (deterministic in seed)."""
+        raise NotImplementedError
+
+    @property
+    def chance(self) -> float:
+        return 0.0
+
+    # -- provided -----------------------------------------------------------------------------------------------
+    @property
+    def splits(self) -> dict[str, list[Example]]:
+        if self._splits is None:
+            self._splits = self.build_splits()
+            empty = [k for k, v in self._splits.items() if not v]
+            if empty:
+                raise ValueError(f"task {self.name!r} split {self.split!r} produced empty sets: {', '.join(empty)}")
+        return self._splits
+
+    @property
+    def eval_splits(self) -> list[str]:
+        """Splits scored at the end of a run (all but ``train``)."""
+        return [k for k in self.splits if k != "train"]
+
+    @property
+    def max_seq_len(self) -> int:
+        return max(len(e.tokens) for exs in self.splits.values() for e in exs)
+
+    def describe_example(self, ex: Example) -> dict[str, Any]:
+        """A human-readable rendering used by ``arena data export``."""
+        words = self.vocab.decode(ex.tokens)
+        if ex.prompt_len is not None:
+            return {"input": " ".join(words[: ex.prompt_len]), "target": " ".join(words[ex.prompt_len :]),
+                    "slices": dict(ex.slices)}
+        targets = [words[i + 1] for i, m in enumerate(ex.mask) if m]
+        return {"input": " ".join(words), "target": " ".join(targets), "slices": dict(ex.slices)}
+
+    def evaluate(self, model: Any, split: str, device: str = "cpu") -> dict[str, Any] | None:
+        """Override for ``scoring == "custom"``; return ``{"metrics": {...}, "slices": {...}}``."""
+        return None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Registry entry for a task: the class plus its metadata (read without building data)."""
+
+    name: str
+    cls: type[Task]
+    config: type[TaskConfig]
+    family: str = "other"
+    version: int = 1
+    description: str = ""
+    source: str = "builtin"
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A position-wise channel mixer for the backbone (MLP by default, MoE for the ``moe`` architecture).
+
+    ``params``/``active_params``: ``(d_model, mlp_ratio, cfg) -> int``; ``flops``: ``(d_model, mlp_ratio, cfg)``
+    -> per-token FLOP breakdown. ``factory(d_model, mlp_ratio, layer_idx, cfg) -> nn.Module``.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    params: Callable[..., int]
+    flops: Callable[..., Mapping[str, float]]
+    active_params: Callable[..., int] | None = None
+
+
+def flops_total(flops: float | Mapping[str, float] | None) -> float | None:
+    """Sum a FLOP breakdown (``{"matmul": .., "elementwise": ..}``) or pass a number through."""
+    if flops is None:
+        return None
+    if isinstance(flops, Mapping):
+        return float(sum(flops.values()))
+    return float(flops)
+
+
+def arch_spec(name: str, *, kind: Kind, config: type[ArchConfig], params: Callable[..., int],
+              flops: Callable[..., Any], state_size: Callable[..., int], **meta: Any) -> Callable[..., ArchSpec]:
+    """Decorator turning a factory into an :class:`ArchSpec` (the module-level object a registry entry points to).
+
+    Example::
+
+        @arch_spec("my-mixer", kind="mixer", config=MyConfig, params=..., flops=..., state_size=...)
+        def build(d_model: int, layer_idx: int, cfg: MyConfig) -> nn.Module: ...
+    """
+
+    def wrap(factory: Callable[..., Any]) -> ArchSpec:
+        return ArchSpec(name=name, kind=kind, factory=factory, config=config, params=params, flops=flops,
+                        state_size=state_size, **meta)
+
+    return wrap

@@ -1,0 +1,1 @@
+from arena.cli.app import main  # noqa: F401

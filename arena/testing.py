@@ -1,0 +1,182 @@
+"""Conformance checks for architectures: the public contract tests our suite and plugin authors both run.
+
+``check_architecture(name_or_spec)`` returns one :class:`CheckResult` per check; ``arena validate NAME`` prints them
+and exits 0 only when all pass. Checks (DESIGN.md §3): config round-trip, output shape, finite outputs, a
+gradient on every parameter, causality, ``step()`` equals the parallel forward (when declared), reported
+parameter count equals the counted one, determinism under a seed, FLOPs and state size declared.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from arena.api import ArchConfig, ArchSpec, ModelShape
+from arena.blocks import analytic_flops, analytic_params, analytic_state_size, build_model
+
+VOCAB, SEQ, BATCH = 11, 12, 2
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def conformance_setup(spec: ArchSpec, cfg: ArchConfig | None = None) -> tuple[ModelShape, ArchConfig]:
+    preset = spec.presets.get("tiny") if spec.presets else None
+    d_model, n_layers = (preset.d_model, preset.n_layers) if preset else (32, 1)
+    overrides = dict(preset.overrides) if preset else {}
+    cfg = cfg or spec.config(**overrides)
+    shape = ModelShape(vocab_size=VOCAB, d_model=d_model, n_layers=max(1, min(n_layers, 2)), max_seq_len=SEQ + 4)
+    return shape, cfg
+
+
+def _build(spec: ArchSpec, shape: ModelShape, cfg: ArchConfig, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(spec, shape, cfg).eval()
+
+
+def check_architecture(spec: ArchSpec | str, cfg: ArchConfig | None = None, atol: float = 1e-4) -> list[CheckResult]:
+    """Run every conformance check; never raises (a crash in one check is that check's failure)."""
+    if isinstance(spec, str):
+        from arena.registry import get_arch
+
+        spec = get_arch(spec)
+    results: list[CheckResult] = []
+    try:
+        shape, cfg = conformance_setup(spec, cfg)
+    except Exception as exc:
+        return [CheckResult("config", False, f"default config does not build: {exc}")]
+    if spec.task_specific:
+        return [CheckResult("task-specific", True, "task-specific model: generic checks n/a; checked by its own tests")]
+    torch.manual_seed(0)
+    x = torch.randint(1, VOCAB, (BATCH, SEQ))
+    model_box: dict[str, torch.nn.Module] = {}
+
+    def run(name: str, fn: Callable[[], str | None]) -> None:
+        try:
+            detail = fn()
+            results.append(CheckResult(name, True, detail or ""))
+        except AssertionError as exc:
+            results.append(CheckResult(name, False, str(exc)))
+        except Exception as exc:  # a crash is a failed check, with where it happened
+            tb = traceback.extract_tb(exc.__traceback__)[-1]
+            results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc} (at {tb.filename}:{tb.lineno})"))
+
+    def config_roundtrip() -> str:
+        again = spec.config.model_validate_json(cfg.model_dump_json())
+        assert again == cfg, "config does not survive a JSON round-trip"
+        return "config JSON round-trips"
+
+    def build() -> str:
+        model_box["m"] = _build(spec, shape, cfg)
+        return f"{type(model_box['m']).__name__} built"
+
+    def output_shape() -> str:
+        y = model_box["m"](x)
+        assert tuple(y.shape) == (BATCH, SEQ, VOCAB), f"expected logits of shape {(BATCH, SEQ, VOCAB)}, got {tuple(y.shape)}"
+        assert y.dtype.is_floating_point, f"logits dtype {y.dtype} is not floating point"
+        return f"{tuple(y.shape)}"
+
+    def finite() -> str:
+        y = model_box["m"](x)
+        assert torch.isfinite(y).all(), "output has NaN or Inf"
+        return "all finite"
+
+    def gradients() -> str:
+        m = model_box["m"].train()
+        m.zero_grad(set_to_none=True)
+        y = m(x)
+        loss = torch.nn.functional.cross_entropy(y.reshape(-1, VOCAB), x.roll(-1, 1).reshape(-1))
+        aux = collect_aux_loss(m)
+        (loss + aux).backward()
+        missing = [n for n, p in m.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+        zero = [n for n, p in m.named_parameters() if p.grad is not None and p.grad.abs().sum() == 0]
+        m.eval()
+        assert not missing, f"no (finite) gradient for: {', '.join(missing[:5])}"
+        assert not zero, f"gradient is identically zero for: {', '.join(zero[:5])}"
+        return f"{sum(1 for _ in m.parameters())} tensors"
+
+    def causality() -> str:
+        m = model_box["m"]
+        t = SEQ // 2
+        x2 = x.clone()
+        x2[:, t + 1 :] = (x2[:, t + 1 :] % (VOCAB - 1)) + 1  # change every token after t
+        x2[:, t + 1 :] = torch.where(x2[:, t + 1 :] == x[:, t + 1 :], (x2[:, t + 1 :] % (VOCAB - 1)) + 1, x2[:, t + 1 :])
+        with torch.no_grad():
+            a, b = m(x)[:, : t + 1], m(x2)[:, : t + 1]
+        diff = (a - b).abs().max().item()
+        assert diff <= atol, f"logits at positions <= {t} change by {diff:.3g} when later tokens change (peeks ahead)"
+        return f"max change {diff:.1e}"
+
+    def step_equals_parallel() -> str:
+        m = model_box["m"]
+        with torch.no_grad():
+            full = m(x)
+            state = m.init_state(BATCH)
+            outs = []
+            for t in range(SEQ):
+                logits, state = m.step(x[:, t], state)
+                outs.append(logits)
+            stepped = torch.stack(outs, 1)
+        diff = (full - stepped).abs().max().item()
+        assert diff <= 10 * atol, f"step() differs from the parallel forward by {diff:.3g}"
+        return f"max diff {diff:.1e}"
+
+    def param_count() -> str:
+        counted = sum(p.numel() for p in model_box["m"].parameters())
+        declared = analytic_params(spec, shape, cfg)["total"]
+        assert counted == declared, f"declared {declared:,} parameters but the module has {counted:,}"
+        return f"{counted:,}"
+
+    def determinism() -> str:
+        a, b = _build(spec, shape, cfg, seed=1), _build(spec, shape, cfg, seed=1)
+        with torch.no_grad():
+            diff = (a(x) - b(x)).abs().max().item()
+        assert diff == 0.0, f"two builds with the same seed differ by {diff:.3g}"
+        return "identical"
+
+    def flops_declared() -> str:
+        f = analytic_flops(spec, shape, cfg, SEQ)
+        assert f is not None and all(v >= 0 for v in f.values()), f"FLOPs not declared or negative: {f}"
+        assert sum(f.values()) > 0, "declared FLOPs are zero"
+        s = analytic_state_size(spec, shape, cfg, SEQ)
+        assert isinstance(s, int) and s >= 0, f"state size must be a non-negative int, got {s!r}"
+        return f"{sum(f.values()):,.0f} FLOPs/token, state {s:,}"
+
+    run("config", config_roundtrip)
+    run("build", build)
+    if "m" not in model_box:
+        return results
+    run("shape", output_shape)
+    run("finite", finite)
+    run("gradients", gradients)
+    if spec.causal:
+        run("causality", causality)
+    if spec.supports_step:
+        run("step == parallel", step_equals_parallel)
+    run("param count", param_count)
+    run("determinism", determinism)
+    run("flops declared", flops_declared)
+    return results
+
+
+def collect_aux_loss(model: torch.nn.Module) -> torch.Tensor:
+    """Sum of auxiliary losses (``aux_loss`` attributes set during forward, e.g. MoE balance, compressive L_ar)."""
+    total = torch.zeros(())
+    for m in model.modules():
+        aux = getattr(m, "aux_loss", None)
+        if isinstance(aux, torch.Tensor):
+            total = total + aux
+    return total
+
+
+def assert_conforms(spec: ArchSpec | str) -> None:
+    """pytest helper for plugin repos: fails with every failed check listed."""
+    failed = [r for r in check_architecture(spec) if not r.ok]
+    assert not failed, "; ".join(f"{r.name}: {r.detail}" for r in failed)
