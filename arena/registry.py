@@ -164,6 +164,7 @@ BUILTIN_ARCHS: dict[str, str] = {
     "rnn": "arena.architectures.rnn:SPEC",
 }
 BUILTIN_TASKS: dict[str, str] = {
+    "scan": "arena.tasks.scan:ScanTask",
     "scan-depth": "arena.tasks.scan_depth:ScanDepthTask",
 }
 

@@ -41,6 +41,9 @@ class ScanDepthConfig(TaskConfig):
             lo, hi = getattr(self, name)
             if not 0 <= lo <= hi <= MAX_DEPTH:
                 raise ValueError(f"{name} must satisfy 0 <= lo <= hi <= {MAX_DEPTH}, got ({lo}, {hi})")
+        for name in ("train_depths", "iid_depths"):  # depth 0 alone has only 72 inputs, all used for training
+            if getattr(self, name)[1] < 1:
+                raise ValueError(f"{name} must reach depth >= 1 (held-out sets are drawn from depths >= 1)")
         return self
 
 
