@@ -162,6 +162,7 @@ TASKS: Registry[TaskSpec] = Registry("task", group="arena.tasks", coerce=_coerce
 # the built-ins: one line each. A test checks every file in architectures/ and tasks/ appears here.
 BUILTIN_ARCHS: dict[str, str] = {
     "rnn": "arena.architectures.rnn:SPEC",
+    "transformer": "arena.architectures.transformer:SPEC",
 }
 BUILTIN_TASKS: dict[str, str] = {
     "scan": "arena.tasks.scan:ScanTask",
