@@ -1,0 +1,43 @@
+"""The ``arena`` command line: thin Typer commands that parse, call one library function, and print.
+
+Each command group lives in its own module under ``arena/cli/`` and registers itself on ``app`` when imported
+at the bottom of this file. Exit codes: 0 success, 2 bad usage or input, 1 a run that failed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from arena.errors import ArenaError
+
+app = typer.Typer(name="arena", help="Benchmark sequence architectures: capability per parameter, FLOP and ms.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def main() -> None:
+    """Console entry point: ArenaError -> clean message and its exit code, never a traceback."""
+    from rich.console import Console
+
+    try:
+        app(standalone_mode=False)
+    except ArenaError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+# command modules (one line each; keep this list sorted)
+from arena.cli import commands_core  # noqa: E402,F401
+from arena.cli import commands_data  # noqa: E402,F401

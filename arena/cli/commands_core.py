@@ -1,0 +1,287 @@
+"""Core commands: run, list, show, validate, doctor."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from arena.cli.app import app
+from arena.errors import ArenaError
+
+console = Console()
+err = Console(stderr=True)
+
+
+class RichProgress:
+    """Phase-aware progress bar on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar: Progress | None = None
+        self.task_id: Any = None
+
+    def __enter__(self) -> RichProgress:
+        if self.enabled:
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                console=err, transient=False)
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        if not self.bar:
+            return
+        if self.task_id is not None:
+            self.bar.update(self.task_id, completed=self.bar.tasks[-1].total or 0)
+        self.task_id = self.bar.add_task(name, total=total, info="")
+
+    def advance(self, completed: int, info: dict[str, float] | None = None) -> None:
+        if not self.bar or self.task_id is None:
+            return
+        text = "  ".join(f"{k} {v:.4g}" for k, v in (info or {}).items() if k in ("loss", "val", "reward", "train_em"))
+        self.bar.update(self.task_id, completed=completed, info=text)
+
+
+@app.command()
+def run(
+    arch: str = typer.Option(..., "--arch", help="architecture name (arena list archs)"),
+    task: str = typer.Option(..., "--task", help="task name (arena list tasks)"),
+    split: str | None = typer.Option(None, "--split", help="task split (default: the task's own)"),
+    size: str = typer.Option("small", "--size", help="size preset: tiny | small | base"),
+    params: int | None = typer.Option(None, "--params", help="parameter budget: widths chosen to land within 5%"),
+    d_model: int | None = typer.Option(None, "--d-model", help="override the preset width"),
+    n_layers: int | None = typer.Option(None, "--n-layers", help="override the preset depth"),
+    seed: int = typer.Option(0, "--seed"),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="training steps (default: train.max_steps)"),
+    lr: float | None = typer.Option(None, "--lr", help="peak learning rate (default: train.lr)"),
+    set_: list[str] = typer.Option([], "--set", help="config override KEY=VALUE (arch.X, task.X, train.X); repeatable"),
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads"),
+    resume: bool = typer.Option(False, "--resume", help="continue the newest unfinished run with this config"),
+    json_out: bool = typer.Option(False, "--json", help="quiet; print one JSON object as the last line"),
+) -> None:
+    """Train, evaluate, measure and record one run."""
+    from pydantic import ValidationError
+
+    from arena.runner import run as do_run
+    from arena.spec import RunSpec
+
+    if size not in ("tiny", "small", "base"):
+        raise ArenaError(f"--size must be tiny, small or base, got {size!r}")
+    overrides = list(set_)
+    if max_steps is not None:
+        overrides.append(f"train.max_steps={max_steps}")
+    if lr is not None:
+        overrides.append(f"train.lr={lr}")
+    try:
+        spec = RunSpec(arch=arch, task=task, split=split, size=size, params=params, d_model=d_model,
+                       n_layers=n_layers, seed=seed, threads=threads)
+    except ValidationError as exc:
+        from arena.spec import _format_errors
+
+        raise ArenaError("invalid run options: " + _format_errors(exc)) from None
+    command = "arena " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with RichProgress(enabled=not json_out) as progress:
+        result = do_run(spec, overrides=overrides, db=db, resume=resume, progress=progress, command=command)
+    rec = result.record
+    if json_out:
+        print(json.dumps(_json_summary(rec), default=str))
+    else:
+        print_summary(rec)
+
+
+def _json_summary(rec: dict[str, Any]) -> dict[str, Any]:
+    keys = ("run_id", "config_hash", "status", "arch", "task", "split", "params", "flops", "latency_ms", "memory_mb",
+            "state_size", "scores", "metric", "headline_split", "score", "normalized_score", "hardware", "steps",
+            "train_seconds", "source", "plugin", "task_specific")
+    out = {k: rec.get(k) for k in keys}
+    out["slices"] = rec.get("slices")
+    return out
+
+
+def _fmt(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:,.4g}{unit}"
+    if isinstance(v, int):
+        return f"{v:,}{unit}"
+    return f"{v}{unit}"
+
+
+def print_summary(rec: dict[str, Any]) -> None:
+    t = Table(title=f"run {rec['run_id']}: {rec['arch']} on {rec['task']}/{rec['split']} [{rec['status']}]",
+              show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    p, f, lat = rec["params"], rec["flops"], rec["latency_ms"]
+    t.add_row("params", f"{_fmt(p['total'])} total, {_fmt(p['non_embedding'])} non-embedding, "
+                        f"{_fmt(p['active'])} active")
+    t.add_row("state size", _fmt(rec["state_size"], " floats"))
+    t.add_row("FLOPs", "n/a (symbolic)" if f["forward_per_token"] is None else
+              f"{_fmt(f['forward_per_token'])}/token, {_fmt(f['forward_per_example'])}/example, "
+              f"train {_fmt(f['train_total'])}")
+    t.add_row("FLOP counter", _fmt(f["counted_forward_per_example"]) + (f"  ({f['note']})" if f.get("note") else ""))
+    t.add_row("latency", f"p50 {_fmt(lat['p50'], ' ms')}, p90 {_fmt(lat['p90'], ' ms')} (batch 1); "
+                         f"{_fmt(lat['throughput_per_s'])} ex/s at batch {_fmt(lat['batch'])}, {lat['threads']} threads")
+    t.add_row("memory", _fmt(rec["memory_mb"], " MB peak RSS"))
+    t.add_row("training", f"{rec['steps']} steps in {_fmt(rec['train_seconds'], ' s')}")
+    for split, ms in rec["scores"].items():
+        t.add_row(f"score {split}", ", ".join(f"{k} {v:.4f}" for k, v in ms.items() if v is not None))
+    t.add_row("headline", f"{rec['metric']} on {rec['headline_split']} = {_fmt(rec['score'])} "
+                          f"(normalized {_fmt(rec['normalized_score'])})")
+    console.print(t)
+    for split, keys in rec.get("slices", {}).items():
+        for key, groups in keys.items():
+            if key not in ("depth", "length", "n_ops"):
+                continue
+            line = "  ".join(f"{v}: {ms.get(rec['metric'], 0):.3f}" for v, ms in groups.items())
+            console.print(f"  {split} by {key}: {line}", highlight=False)
+
+
+@app.command("list")
+def list_(
+    what: str = typer.Argument(..., help="archs | tasks | runs"),
+    json_out: bool = typer.Option(False, "--json"),
+    db: str | None = typer.Option(None, "--db"),
+    limit: int = typer.Option(50, "--limit", help="runs: how many (newest first)"),
+) -> None:
+    """List registered architectures or tasks (name, kind, family, version, description), or recorded runs."""
+    from arena.errors import suggest
+    from arena.registry import ARCHS, TASKS, Lazy
+
+    rows: list[dict[str, Any]] = []
+    if what in ("archs", "arch", "architectures"):
+        for name in ARCHS.names():
+            entry = ARCHS.entry(name)
+            try:
+                s = ARCHS.get(name)
+                rows.append({"name": name, "kind": s.kind, "family": s.family, "version": s.version,
+                             "description": s.description, "source": s.source,
+                             "plugin": _plugin_label(entry)})
+            except ArenaError as exc:
+                rows.append({"name": name, "kind": "?", "family": "?", "version": None,
+                             "description": f"(failed to load: {exc})", "source": "plugin", "plugin": ""})
+    elif what in ("tasks", "task"):
+        for name in TASKS.names():
+            try:
+                s = TASKS.get(name)
+                rows.append({"name": name, "kind": s.cls.scoring, "family": s.family, "version": s.version,
+                             "description": s.description, "source": s.source, "splits": list(s.cls.split_names)})
+            except ArenaError as exc:
+                rows.append({"name": name, "kind": "?", "family": "?", "version": None,
+                             "description": f"(failed to load: {exc})", "source": "plugin"})
+    elif what == "runs":
+        from arena.store import list_runs, open_store
+
+        engine = open_store(db)
+        for r in list_runs(engine, limit=limit):
+            rows.append({"run_id": r.id, "status": r.status, "arch": r.arch, "task": r.task, "split": r.split,
+                         "size": r.size, "seed": r.seed, "params": r.params_total, "score": r.score,
+                         "metric": r.metric, "created_at": r.created_at.isoformat() if r.created_at else None})
+    else:
+        raise ArenaError(f"unknown list target {what!r}{suggest(what, ['archs', 'tasks', 'runs'])}")
+    _ = Lazy
+    if json_out:
+        print(json.dumps(rows, default=str))
+        return
+    t = Table(title=what)
+    for col in rows[0].keys() if rows else ["name"]:
+        t.add_column(col)
+    for r in rows:
+        t.add_row(*[_fmt(v) if not isinstance(v, str) else v for v in r.values()])
+    console.print(t)
+
+
+def _plugin_label(entry: Any) -> str:
+    from arena.registry import Lazy
+
+    if isinstance(entry, Lazy) and entry.dist:
+        return f"{entry.dist} {entry.dist_version or ''}".strip()
+    return ""
+
+
+@app.command()
+def show(
+    run_id: int = typer.Argument(..., help="run id"),
+    db: str | None = typer.Option(None, "--db"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show one recorded run with its scores, costs and provenance."""
+    from arena.runner import reproduce_command, run_record
+    from arena.store import get_run, open_store
+
+    engine = open_store(db)
+    r = get_run(engine, run_id)
+    if r is None:
+        raise ArenaError(f"no run {run_id} in {engine.url.render_as_string(hide_password=True)}")
+    rec = run_record(r)
+    rec["reproduce"] = reproduce_command(rec) if rec.get("config") else None
+    if json_out:
+        print(json.dumps(rec, default=str))
+        return
+    print_summary(rec)
+    if rec["error"]:
+        console.print(f"[red]error:[/] {rec['error']}", highlight=False, markup=True)
+    if rec["provenance"]:
+        pv = rec["provenance"]
+        console.print(f"provenance: arena {pv['arena_version']}, git {pv['git_commit'] or 'n/a'}"
+                      f"{' (dirty)' if pv['git_dirty'] else ''}, python {pv['python']}, "
+                      f"torch {pv['packages'].get('torch')}", highlight=False)
+    console.print(f"reproduce: {rec['reproduce']}", highlight=False, markup=False)
+
+
+@app.command()
+def validate(name: str = typer.Argument(..., help="architecture name")) -> None:
+    """Run the conformance checks on an architecture: one line per check; exit 0 only if all pass."""
+    from arena.registry import get_arch
+    from arena.testing import check_architecture
+
+    spec = get_arch(name)
+    results = check_architecture(spec)
+    for r in results:
+        mark = "[green]PASS[/]" if r.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {r.name}: {r.detail}", highlight=False)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def doctor(json_out: bool = typer.Option(False, "--json")) -> None:
+    """Report torch, threads, OpenMP wait policy, CUDA and which optional fast kernels are importable."""
+    import os
+
+    import torch
+
+    from arena.measure.hardware import cpu_model
+
+    info: dict[str, Any] = {
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "cores": os.cpu_count(), "cpu": cpu_model(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "cuda": torch.cuda.is_available(),
+        "db_url": __import__("arena.store.engine", fromlist=["resolve_url"]).resolve_url(None),
+    }
+    try:
+        from arena.kernels import available_kernels
+
+        info["kernels"] = available_kernels()
+    except ImportError:
+        info["kernels"] = {}
+    if json_out:
+        print(json.dumps(info, default=str))
+        return
+    for k, v in info.items():
+        console.print(f"[bold]{k}[/]: {v}", highlight=False)
+    if info["omp_wait_policy"] != "PASSIVE":
+        console.print("[yellow]hint:[/] set OMP_WAIT_POLICY=PASSIVE for stable latency on a shared CPU")

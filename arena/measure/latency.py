@@ -1,0 +1,43 @@
+"""Latency with ``torch.utils.benchmark``: warm-up, then p50/p90 per example at batch 1 and throughput at batch B."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.utils.benchmark as benchmark
+
+
+def _times(fn, min_run_time: float) -> list[float]:
+    for _ in range(3):  # warm-up
+        fn()
+    t = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    m = t.blocked_autorange(min_run_time=min_run_time)
+    while len(m.times) < 10:  # at least 10 timed blocks for a median
+        m = t.blocked_autorange(min_run_time=min_run_time * 2)
+        min_run_time *= 2
+    return list(m.times)
+
+
+@torch.no_grad()
+def measure_latency(model: torch.nn.Module, seq_len: int, batch: int, min_run_time: float = 0.3,
+                    device: str = "cpu") -> dict[str, float | int | str | None]:
+    model.eval()
+    x1 = torch.ones(1, seq_len, dtype=torch.long, device=device)
+    xb = torch.ones(batch, seq_len, dtype=torch.long, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+    def one() -> None:
+        model(x1)
+        sync()
+
+    def many() -> None:
+        model(xb)
+        sync()
+
+    t1 = _times(one, min_run_time)
+    tb = _times(many, min_run_time)
+    return {"p50_ms": float(np.percentile(t1, 50) * 1e3), "p90_ms": float(np.percentile(t1, 90) * 1e3),
+            "batch": batch, "throughput_per_s": float(batch / np.median(tb)), "threads": torch.get_num_threads(),
+            "seq_len": seq_len, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}

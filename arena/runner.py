@@ -1,0 +1,319 @@
+"""One run end to end: resolve -> build -> measure statically -> train -> evaluate -> measure latency -> store.
+
+The run row is written as ``running`` before training starts (with a heartbeat at every checkpoint), and
+completed in one transaction with its metrics and provenance; an exception marks it ``failed``, Ctrl-C or
+SIGTERM ``interrupted``. ``resume=True`` continues the newest unfinished run with the same config hash from its
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from arena import __version__
+from arena.blocks import analytic_state_size, build_model
+from arena.errors import ArenaError, RunFailedError
+from arena.evaluate import evaluate_task
+from arena.measure.flops import measure_flops
+from arena.measure.hardware import git_commit, hardware, package_versions
+from arena.measure.latency import measure_latency
+from arena.measure.memory import peak_memory_mb
+from arena.measure.params import measure_params
+from arena.registry import get_arch, get_task
+from arena.spec import Resolved, RunSpec, apply_overrides, resolve
+from arena.store import repo
+from arena.store.engine import open_store, resolve_url
+from arena.train import TrainState, train
+
+
+class Progress(Protocol):
+    def phase(self, name: str, total: int | None = None) -> None: ...
+    def advance(self, completed: int, info: dict[str, float] | None = None) -> None: ...
+
+
+class _Silent:
+    def phase(self, name: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, completed: int, info: dict[str, float] | None = None) -> None:
+        pass
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str
+    record: dict[str, Any]
+
+
+def normalized(score: float | None, chance: float, higher_is_better: bool = True) -> float | None:
+    """max(0, (s - chance) / (1 - chance)) for higher-is-better metrics in [0, 1]; None otherwise."""
+    if score is None or not higher_is_better or chance >= 1:
+        return None
+    return max(0.0, (score - chance) / (1.0 - chance))
+
+
+def headline_split(task: Any) -> str:
+    custom = getattr(task, "headline_split", None)
+    if custom:
+        return custom
+    splits = task.eval_splits
+    for name in ("test", "test_ood"):
+        if name in splits:
+            return name
+    return [s for s in splits if s != "val"][-1] if [s for s in splits if s != "val"] else splits[-1]
+
+
+def checkpoint_dir() -> Path:
+    return Path(os.environ.get("ARENA_CHECKPOINT_DIR", "results/checkpoints"))
+
+
+def prepare(spec: RunSpec, overrides: list[str] | None = None, extra_hash: str = "") -> Resolved:
+    arch = get_arch(spec.arch)
+    task_spec = get_task(spec.task)
+    if overrides:
+        spec = apply_overrides(spec, overrides, arch, task_spec)
+    return resolve(spec, arch, task_spec, extra_hash=extra_hash)
+
+
+def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = None, resume: bool = False,
+        progress: Progress | None = None, command: str | None = None, plugin: dict[str, str] | None = None,
+        engine: Any = None) -> RunResult:
+    """Execute one run and record it. Raises ArenaError for bad input (nothing written) and RunFailedError for a
+    run that started and failed (recorded as failed)."""
+    progress = progress or _Silent()
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    progress.phase("preparing")
+    res = prepare(spec, overrides, extra_hash=(plugin or {}).get("sha256", ""))
+    spec = res.spec
+    engine = engine or open_store(db)
+    repo.mark_stale_runs(engine)
+    run_id, resumed = None, False
+    if resume:
+        prev = repo.find_resumable(engine, res.config_hash)
+        if prev is not None:
+            run_id, resumed = prev.id, True
+            repo.reopen_run(engine, run_id)
+    if run_id is None:
+        run_id = repo.create_run(
+            engine, arch=res.arch.name, arch_version=res.arch.version, arch_kind=res.arch.kind,
+            arch_family=res.arch.family, task=res.task_spec.name, task_version=res.task_spec.version,
+            split=res.task.split, size=None if spec.params else spec.size, seed=spec.seed, config=res.config,
+            config_hash=res.config_hash, source=(plugin or {}).get("source", res.arch.source),
+            plugin_name=(plugin or {}).get("name"), plugin_version=(plugin or {}).get("version"),
+            plugin_sha256=(plugin or {}).get("sha256"), task_specific=res.arch.task_specific)
+    ckpt = checkpoint_dir() / f"run-{run_id}-{res.config_hash[:12]}" / "last.pt"
+    repo.heartbeat(engine, run_id, checkpoint_path=str(ckpt))
+    interrupted = {"flag": False}
+
+    def on_term(signum, frame):  # SIGTERM -> same path as Ctrl-C: record interrupted, keep the checkpoint
+        interrupted["flag"] = True
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+    try:
+        record = _execute(res, engine, run_id, ckpt, resumed, progress, command)
+    except KeyboardInterrupt:
+        repo.end_run(engine, run_id, "interrupted", "interrupted by signal; resume with --resume")
+        raise
+    except ArenaError as exc:
+        repo.end_run(engine, run_id, "failed", str(exc))
+        raise RunFailedError(f"run {run_id} failed: {exc}") from exc
+    except Exception as exc:
+        repo.end_run(engine, run_id, "failed", "".join(traceback.format_exception(exc)))
+        raise RunFailedError(f"run {run_id} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    return RunResult(run_id, "completed", record)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _execute(res: Resolved, engine: Any, run_id: int, ckpt: Path, resumed: bool, progress: Progress,
+             command: str | None) -> dict[str, Any]:
+    spec, task, arch = res.spec, res.task, res.arch
+    device = spec.device
+    wall0 = time.perf_counter()
+    torch.manual_seed(spec.seed)
+    model = build_model(arch, res.shape, res.arch_cfg).to(device)
+    params = measure_params(arch, res.shape, res.arch_cfg, model)
+    progress.phase("training", total=spec.train.max_steps)
+    last_beat = [time.monotonic()]
+
+    def on_step(state: TrainState, info: dict[str, float]) -> None:
+        progress.advance(state.step, info)
+        if time.monotonic() - last_beat[0] > 30:
+            repo.heartbeat(engine, run_id, step=state.step)
+            last_beat[0] = time.monotonic()
+
+    def on_checkpoint(state: TrainState) -> None:
+        repo.heartbeat(engine, run_id, step=state.step)
+        last_beat[0] = time.monotonic()
+
+    if arch.trainer == "custom":
+        if not hasattr(model, "fit"):
+            raise ArenaError(f"architecture {arch.name!r} declares a custom trainer but its module has no fit()")
+        summary = model.fit(task, max_steps=spec.train.max_steps, seed=spec.seed,
+                            progress=lambda step, info: progress.advance(step, info))
+        state = TrainState(step=int(summary.get("steps", 0)), curve=list(summary.get("curve", [])),
+                           seconds=float(summary.get("seconds", 0.0)))
+        custom_extra = {k: v for k, v in summary.items() if k not in ("curve",)}
+    else:
+        state = train(model, task, spec.train, spec.seed, checkpoint=ckpt, resume=resumed,
+                      config_hash=res.config_hash, device=device, on_step=on_step, on_checkpoint=on_checkpoint)
+        custom_extra = {}
+    progress.phase("evaluating", total=len(task.eval_splits))
+    done = [0]
+
+    def on_split(name: str) -> None:
+        progress.advance(done[0], {"split": 0.0})
+        done[0] += 1
+
+    results = evaluate_task(model, task, spec.train.eval_batch_size, device, spec.train.max_eval_examples, on_split)
+    progress.phase("measuring")
+    head = headline_split(task)
+    eval_lens = [len(e.tokens) - 1 for s in task.eval_splits for e in task.splits[s]]
+    seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else task.max_seq_len
+    flops = measure_flops(arch, res.shape, res.arch_cfg, model, seq_len, state.tokens_seen)
+    lat = (measure_latency(model, seq_len, spec.latency.batch, spec.latency.min_run_time, device)
+           if spec.latency.enabled else {})
+    memory = peak_memory_mb(device)
+    state_size = analytic_state_size(arch, res.shape, res.arch_cfg, seq_len)
+    score = results.get(head, {}).get("metrics", {}).get(task.metric)
+    norm = normalized(score, task.chance, task.higher_is_better)
+    hw = hardware(device)
+    extra: dict[str, Any] = {"curve": state.curve, "stopped_early": state.stopped_early, "best_val": state.best_val,
+                             "tokens_seen": state.tokens_seen, "flops_breakdown": flops.get("breakdown"),
+                             "latency_seq_len": seq_len, "wall_seconds": time.perf_counter() - wall0,
+                             "eval_seq_len": seq_len, **custom_extra}
+    logs = {}
+    for name, mod in model.named_modules():
+        fn = getattr(mod, "extra_metrics", None)
+        if callable(fn):
+            try:
+                logs[name or "model"] = fn()
+            except Exception as exc:  # a logging hook must never fail a finished run
+                logs[name or "model"] = {"error": str(exc)}
+    if logs:
+        extra["module_logs"] = logs
+    fields = {
+        "step": state.step, "params_total": params["total"], "params_embedding": params["embedding"],
+        "params_non_embedding": params["non_embedding"], "params_active": params["active"], "state_size": state_size,
+        "flops_forward_per_token": flops["forward_per_token"], "flops_forward_per_example": flops["forward_per_example"],
+        "flops_train_total": flops["train_total"], "flops_counted_per_example": flops["counted_forward_per_example"],
+        "flops_note": flops["note"], "latency_p50_ms": lat.get("p50_ms"), "latency_p90_ms": lat.get("p90_ms"),
+        "latency_batch": lat.get("batch"), "throughput_per_s": lat.get("throughput_per_s"),
+        "threads": torch.get_num_threads(), "memory_mb": memory, "train_seconds": state.seconds,
+        "metric": task.metric, "headline_split": head, "score": score, "normalized_score": norm,
+        "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": hw, "extra": extra,
+    }
+    metrics = []
+    for split, r in results.items():
+        for name, value in r.get("metrics", {}).items():
+            if name != "n":
+                metrics.append({"split": split, "name": name, "value": _num(value),
+                                "n": int(r["metrics"].get("n", 0)) or None})
+        for key, groups in r.get("slices", {}).items():
+            for val, ms in groups.items():
+                for name, value in ms.items():
+                    if name != "n":
+                        metrics.append({"split": split, "name": name, "value": _num(value), "slice_key": key,
+                                        "slice_value": str(val), "n": int(ms.get("n", 0)) or None})
+    sha, dirty = git_commit()
+    provenance = {"arena_version": __version__, "git_commit": sha, "git_dirty": dirty,
+                  "python": sys.version.split()[0], "packages": package_versions(), "command": command}
+    repo.complete_run(engine, run_id, fields, metrics, provenance)
+    return run_record(repo.get_run(engine, run_id))
+
+
+def _num(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_record(run: Any) -> dict[str, Any]:
+    """The JSON shape of a run (``arena run --json`` and ``arena show --json``)."""
+    scores: dict[str, dict[str, float]] = {}
+    slices: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for m in run.metrics:
+        if m.slice_key is None:
+            scores.setdefault(m.split, {})[m.name] = m.value
+        else:
+            slices.setdefault(m.split, {}).setdefault(m.slice_key, {}).setdefault(m.slice_value, {})[m.name] = m.value
+    prov = run.provenance
+    return {
+        "run_id": run.id, "config_hash": run.config_hash, "status": run.status, "arch": run.arch,
+        "arch_version": run.arch_version, "task": run.task, "task_version": run.task_version, "split": run.split,
+        "size": run.size, "seed": run.seed, "error": run.error,
+        "params": {"total": run.params_total, "embedding": run.params_embedding,
+                   "non_embedding": run.params_non_embedding, "active": run.params_active},
+        "flops": {"forward_per_token": run.flops_forward_per_token,
+                  "forward_per_example": run.flops_forward_per_example, "train_total": run.flops_train_total,
+                  "counted_forward_per_example": run.flops_counted_per_example, "note": run.flops_note},
+        "latency_ms": {"p50": run.latency_p50_ms, "p90": run.latency_p90_ms, "batch": run.latency_batch,
+                       "throughput_per_s": run.throughput_per_s, "threads": run.threads},
+        "memory_mb": run.memory_mb, "state_size": run.state_size, "metric": run.metric,
+        "headline_split": run.headline_split, "score": run.score, "scores": scores, "slices": slices,
+        "normalized_score": run.normalized_score, "chance": run.chance, "steps": run.step,
+        "train_seconds": run.train_seconds, "hardware": run.hardware or {},
+        "source": run.source, "plugin": {"name": run.plugin_name, "version": run.plugin_version,
+                                         "sha256": run.plugin_sha256} if run.plugin_name else None,
+        "task_specific": run.task_specific, "config": run.config,
+        "provenance": {"arena_version": prov.arena_version, "git_commit": prov.git_commit, "git_dirty": prov.git_dirty,
+                       "python": prov.python, "packages": prov.packages, "command": prov.command} if prov else None,
+        "extra": run.extra or {},
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "db": None,
+    }
+
+
+def reproduce_command(record: dict[str, Any]) -> str:
+    """The exact ``arena run`` command that reproduces a stored run."""
+    spec = record["config"]["spec"]
+    parts = ["arena", "run", "--arch", spec["arch"], "--task", spec["task"], "--split", record["split"]]
+    if spec.get("params"):
+        parts += ["--params", str(spec["params"])]
+    elif spec.get("size"):
+        parts += ["--size", spec["size"]]
+    for flag in ("d_model", "n_layers"):
+        if spec.get(flag):
+            parts += [f"--{flag.replace('_', '-')}", str(spec[flag])]
+    parts += ["--seed", str(spec["seed"]), "--max-steps", str(spec["train"]["max_steps"])]
+    defaults_train = RunSpec(arch="x", task="y").train.model_dump(mode="json")
+    for k, v in spec["train"].items():
+        if k != "max_steps" and v != defaults_train.get(k):
+            parts += ["--set", f"train.{k}={_yaml(v)}"]
+    for k, v in spec.get("arch_config", {}).items():
+        parts += ["--set", f"arch.{k}={_yaml(v)}"]
+    for k, v in spec.get("task_config", {}).items():
+        parts += ["--set", f"task.{k}={_yaml(v)}"]
+    import shlex
+
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _yaml(v: Any) -> str:
+    import json
+
+    return json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else str(v)
+
+
+__all__ = ["run", "prepare", "run_record", "reproduce_command", "normalized", "RunResult", "resolve_url"]

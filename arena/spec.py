@@ -1,0 +1,203 @@
+"""RunSpec: everything that defines one run, validated strictly, resolved to concrete sizes, and hashed.
+
+Precedence (lowest to highest): code defaults -> size preset -> ``--set key=value`` overrides. Override keys are
+``arch.X``, ``task.X``, ``train.X`` or ``latency.X``; a bare ``X`` is looked up in train, arch and task configs
+and must match exactly one. The config hash is SHA-256 of the canonical JSON of the *resolved* spec plus the
+arch and task versions (and a plugin's source hash), so the same hash means the same experiment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from arena.api import ArchConfig, ArchSpec, ModelShape, StrictConfig, Task, TaskConfig, TaskSpec
+from arena.errors import ArenaError, suggest
+
+SIZES = ("tiny", "small", "base")
+
+
+class TrainConfig(StrictConfig):
+    max_steps: int = Field(1500, ge=0, le=100_000_000, description="optimizer steps. Default: 1500")
+    batch_size: int = Field(32, ge=1, le=65_536, description="sequences per step. Default: 32")
+    lr: float = Field(3e-3, gt=0, le=10.0, description="peak learning rate (AdamW). Default: 3e-3")
+    weight_decay: float = Field(0.01, ge=0, le=10.0, description="AdamW weight decay (not on norms/biases). Default: 0.01")
+    betas: tuple[float, float] = Field((0.9, 0.98), description="AdamW betas. Default: (0.9, 0.98)")
+    warmup_steps: int = Field(100, ge=0, description="linear warmup steps before cosine decay. Default: 100")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine floor as a fraction of lr. Default: 0.1")
+    grad_clip: float = Field(1.0, gt=0, description="global gradient-norm clip. Default: 1.0")
+    eval_every: int = Field(250, ge=1, description="steps between validation checks. Default: 250")
+    early_stop: float | None = Field(1.0, ge=0, le=1, description="stop when the validation metric reaches this; "
+                                     "None disables. Default: 1.0")
+    checkpoint_every: int = Field(250, ge=1, description="steps between checkpoints. Default: 250")
+    eval_batch_size: int = Field(64, ge=1, le=65_536, description="batch size for evaluation. Default: 64")
+    max_eval_examples: int | None = Field(None, ge=1, description="cap per evaluated split. Default: None (all)")
+
+
+class LatencyConfig(StrictConfig):
+    batch: int = Field(16, ge=1, le=4096, description="batch size for the throughput measurement. Default: 16")
+    min_run_time: float = Field(0.3, gt=0, le=60, description="seconds per timing block. Default: 0.3")
+    enabled: bool = Field(True, description="measure latency. Default: true")
+
+
+class RunSpec(StrictConfig):
+    arch: str
+    task: str
+    split: str | None = None
+    size: Literal["tiny", "small", "base"] | None = "small"
+    params: int | None = Field(None, ge=1, le=100_000_000_000, description="parameter budget (overrides size width)")
+    d_model: int | None = Field(None, ge=1, le=65_536)
+    n_layers: int | None = Field(None, ge=1, le=1024)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    arch_config: dict[str, Any] = Field(default_factory=dict)
+    task_config: dict[str, Any] = Field(default_factory=dict)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    latency: LatencyConfig = Field(default_factory=LatencyConfig)
+    device: str = "cpu"
+    threads: int | None = Field(None, ge=1, le=1024)
+
+
+@dataclass
+class Resolved:
+    """A RunSpec made concrete: specs, validated configs, the model shape, the built task, and the hash."""
+
+    spec: RunSpec
+    arch: ArchSpec
+    task_spec: TaskSpec
+    arch_cfg: ArchConfig
+    task_cfg: TaskConfig
+    task: Task
+    shape: ModelShape
+    config: dict[str, Any]
+    config_hash: str
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(spec: RunSpec, pairs: list[str], arch: ArchSpec, task: TaskSpec) -> RunSpec:
+    """Apply ``KEY=VALUE`` overrides; unknown or ambiguous keys raise ArenaError naming the key."""
+    data = spec.model_dump()
+    sections = {"arch": arch.config.model_fields, "task": task.config.model_fields,
+                "train": TrainConfig.model_fields, "latency": LatencyConfig.model_fields}
+    targets = {"arch": "arch_config", "task": "task_config", "train": "train", "latency": "latency"}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ArenaError(f"--set expects KEY=VALUE, got {pair!r}")
+        section, dot, field = key.partition(".")
+        if not dot:
+            field = key
+            owners = [s for s, fields in sections.items() if field in fields and s != "latency"]
+            if not owners:
+                every = [f for fs in sections.values() for f in fs]
+                raise ArenaError(f"unknown config key {key!r} (not a train, arch {arch.name!r} or task {task.name!r} "
+                                 f"field){suggest(key, every)}")
+            if len(owners) > 1:
+                raise ArenaError(f"config key {key!r} is ambiguous; write one of "
+                                 + ", ".join(f"{o}.{field}" for o in owners))
+            section = owners[0]
+        if section not in sections:
+            raise ArenaError(f"unknown config section {section!r} in {key!r}{suggest(section, sections)}")
+        if field not in sections[section]:
+            owner = {"arch": f"architecture {arch.name!r}", "task": f"task {task.name!r}"}.get(section, section)
+            raise ArenaError(f"unknown config key {key!r}: {owner} has no field {field!r}"
+                             f"{suggest(field, sections[section])}")
+        data[targets[section]][field] = parse_value(raw)
+    return _validate(RunSpec, data, "run spec")
+
+
+def _validate(model: type[StrictConfig], data: dict[str, Any], what: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ArenaError(f"invalid {what}: " + _format_errors(exc)) from None
+
+
+def _format_errors(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(root)"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"unknown field {loc!r}")
+        else:
+            parts.append(f"{loc}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def resolve(spec: RunSpec, arch: ArchSpec, task_spec: TaskSpec, *, extra_hash: str = "") -> Resolved:
+    """Validate configs, build the task, choose widths (preset or parameter budget), and hash the result."""
+    if arch.task_specific and arch.supported_tasks and task_spec.name not in arch.supported_tasks:
+        raise ArenaError(f"architecture {arch.name!r} is task-specific and has no skeleton for task "
+                         f"{task_spec.name!r}; it supports: {', '.join(arch.supported_tasks)}")
+    task_cfg = _validate(task_spec.config, spec.task_config, f"config for task {task_spec.name!r}")
+    try:
+        task = task_spec.cls(task_cfg, seed=spec.seed, split=spec.split)
+    except ValueError as exc:
+        raise ArenaError(str(exc)) from None
+    preset = (arch.presets or {}).get(spec.size or "small")
+    if preset is None:
+        raise ArenaError(f"architecture {arch.name!r} has no size {spec.size!r}{suggest(spec.size or '', arch.presets)}")
+    arch_data = dict(preset.overrides) | dict(spec.arch_config)
+    max_len = task.max_seq_len
+    if "max_seq_len" in arch.config.model_fields and "max_seq_len" not in spec.arch_config:
+        arch_data["max_seq_len"] = max_len
+    arch_cfg = _validate(arch.config, arch_data, f"config for architecture {arch.name!r}")
+    d_model = spec.d_model or preset.d_model
+    n_layers = spec.n_layers or preset.n_layers
+    shape = ModelShape(vocab_size=task.vocab.size, d_model=d_model, n_layers=n_layers, max_seq_len=max_len)
+    if spec.params is not None:
+        shape = fit_params(arch, arch_cfg, shape, spec.params, fixed_d=spec.d_model is not None)
+    config = {
+        "spec": spec.model_dump(mode="json"),
+        "arch_config": arch_cfg.model_dump(mode="json"),
+        "task_config": task_cfg.model_dump(mode="json"),
+        "shape": {"vocab_size": shape.vocab_size, "d_model": shape.d_model, "n_layers": shape.n_layers,
+                  "max_seq_len": shape.max_seq_len, "mlp_ratio": shape.mlp_ratio,
+                  "tie_embeddings": shape.tie_embeddings},
+        "split": task.split,
+        "versions": {"arch": arch.version, "task": task_spec.version},
+    }
+    canonical = json.dumps({k: v for k, v in config.items() if k != "spec"} | {
+        "run": {k: v for k, v in config["spec"].items() if k not in ("arch_config", "task_config")},
+        "extra": extra_hash}, sort_keys=True, separators=(",", ":"))
+    config_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    return Resolved(spec, arch, task_spec, arch_cfg, task_cfg, task, shape, config, config_hash)
+
+
+def fit_params(arch: ArchSpec, cfg: ArchConfig, shape: ModelShape, budget: int, fixed_d: bool = False) -> ModelShape:
+    """Choose d_model (multiple of a step compatible with the head count) so total params land within 5% of budget."""
+    from arena.blocks import analytic_params
+
+    if arch.kind != "mixer":
+        raise ArenaError(f"--params needs a mixer architecture; {arch.name!r} is a {arch.kind}")
+    heads = int(getattr(cfg, "n_heads", 1) or 1)
+    step = math.lcm(2 * heads, 4)
+
+    def total(d: int) -> int:
+        return analytic_params(arch, ModelShape(shape.vocab_size, d, shape.n_layers, shape.max_seq_len), cfg)["total"]
+
+    best = None
+    for d in range(step, 16_384 + step, step):
+        p = total(d)
+        if best is None or abs(p - budget) < abs(best[1] - budget):
+            best = (d, p)
+        if p > budget * 1.06:
+            break
+    d, p = best  # type: ignore[misc]
+    if abs(p - budget) > 0.05 * budget:
+        raise ArenaError(f"cannot reach a parameter budget of {budget:,} with {arch.name!r} at {shape.n_layers} "
+                         f"layers (closest: d_model={d} -> {p:,}); change --n-layers or the budget")
+    return ModelShape(shape.vocab_size, d, shape.n_layers, shape.max_seq_len, shape.pad_id, shape.mlp_ratio,
+                      shape.tie_embeddings)

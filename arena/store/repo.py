@@ -1,0 +1,155 @@
+"""Run lifecycle in the database: create (running) -> heartbeat -> complete | fail | interrupt.
+
+Every write is its own short transaction, so a run killed at any point leaves either the previous state or the
+next one, never half of a completed row. Runs whose heartbeat went stale (or whose process is gone on this host)
+are marked ``interrupted`` by :func:`mark_stale_runs`, which every writer calls when it opens the store.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, selectinload
+
+from arena.errors import ArenaError, StoreError
+from arena.store.engine import _reason
+from arena.store.models import Metric, Provenance, Run, utcnow
+
+HEARTBEAT_STALE = timedelta(minutes=5)
+
+
+def _write(engine: Engine, fn, what: str):
+    try:
+        with Session(engine, expire_on_commit=False) as s, s.begin():
+            return fn(s)
+    except DBAPIError as exc:
+        raise StoreError(f"could not {what}: {_reason(exc)}") from None
+
+
+def create_run(engine: Engine, **fields: Any) -> int:
+    def go(s: Session) -> int:
+        run = Run(status="running", host=socket.gethostname(), pid=os.getpid(), heartbeat_at=utcnow(), **fields)
+        s.add(run)
+        s.flush()
+        return run.id
+
+    return _write(engine, go, "record the new run")
+
+
+def reopen_run(engine: Engine, run_id: int) -> None:
+    """Mark a resumed run as running again, owned by this process."""
+    _write(engine, lambda s: s.execute(update(Run).where(Run.id == run_id).values(
+        status="running", error=None, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=utcnow())),
+        "reopen the run")
+
+
+def heartbeat(engine: Engine, run_id: int, **fields: Any) -> None:
+    _write(engine, lambda s: s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow(), **fields)),
+           "update the run's heartbeat")
+
+
+def complete_run(engine: Engine, run_id: int, fields: dict[str, Any], metrics: list[dict[str, Any]],
+                 provenance: dict[str, Any]) -> None:
+    """One transaction: the run's results, its metrics, its provenance, and status=completed."""
+
+    def go(s: Session) -> None:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise ArenaError(f"run {run_id} vanished from the database")
+        for k, v in fields.items():
+            setattr(run, k, v)
+        run.metrics.clear()
+        run.metrics.extend(Metric(**m) for m in metrics)
+        if run.provenance is not None:
+            s.delete(run.provenance)
+            s.flush()
+        run.provenance = Provenance(**provenance)
+        run.status = "completed"
+        run.error = None
+        run.finished_at = utcnow()
+        run.heartbeat_at = run.finished_at
+
+    _write(engine, go, "record the completed run")
+
+
+def end_run(engine: Engine, run_id: int, status: str, error: str) -> None:
+    """Mark a run failed or interrupted (its checkpoint stays for --resume)."""
+    assert status in ("failed", "interrupted")
+    _write(engine, lambda s: s.execute(update(Run).where(Run.id == run_id).values(
+        status=status, error=error[-4000:], finished_at=utcnow())), f"mark the run {status}")
+
+
+def mark_stale_runs(engine: Engine) -> int:
+    """Flag ``running`` rows whose owner is gone: dead pid on this host, or a heartbeat older than the limit."""
+    host, now = socket.gethostname(), utcnow()
+
+    def go(s: Session) -> int:
+        n = 0
+        for run in s.scalars(select(Run).where(Run.status == "running")):
+            beat = run.heartbeat_at
+            if beat is not None and beat.tzinfo is None:
+                beat = beat.replace(tzinfo=now.tzinfo)
+            dead = run.host == host and run.pid is not None and run.pid != os.getpid() and not _alive(run.pid)
+            stale = beat is None or now - beat > HEARTBEAT_STALE
+            if dead or stale:
+                run.status = "interrupted"
+                run.error = "process stopped without finishing (detected by heartbeat); resume with --resume"
+                n += 1
+        return n
+
+    return _write(engine, go, "check for interrupted runs")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed child not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def get_run(engine: Engine, run_id: int) -> Run | None:
+    with Session(engine, expire_on_commit=False) as s:
+        return s.scalars(select(Run).where(Run.id == run_id).options(
+            selectinload(Run.metrics), selectinload(Run.provenance))).first()
+
+
+def find_resumable(engine: Engine, config_hash: str) -> Run | None:
+    """The newest unfinished run with this config hash that left a checkpoint."""
+    with Session(engine, expire_on_commit=False) as s:
+        return s.scalars(select(Run).where(Run.config_hash == config_hash,
+                                           Run.status.in_(("running", "interrupted", "failed")))
+                         .order_by(Run.id.desc())).first()
+
+
+def find_completed(engine: Engine, config_hash: str) -> Run | None:
+    with Session(engine, expire_on_commit=False) as s:
+        return s.scalars(select(Run).where(Run.config_hash == config_hash, Run.status == "completed")
+                         .order_by(Run.id.desc())).first()
+
+
+def list_runs(engine: Engine, *, task: str | None = None, arch: str | None = None, status: str | None = None,
+              limit: int | None = None) -> list[Run]:
+    q = select(Run).order_by(Run.id.desc())
+    if task:
+        q = q.where(Run.task == task)
+    if arch:
+        q = q.where(Run.arch == arch)
+    if status:
+        q = q.where(Run.status == status)
+    if limit:
+        q = q.limit(limit)
+    with Session(engine, expire_on_commit=False) as s:
+        return list(s.scalars(q))
