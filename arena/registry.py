@@ -162,6 +162,7 @@ TASKS: Registry[TaskSpec] = Registry("task", group="arena.tasks", coerce=_coerce
 # the built-ins: one line each. A test checks every file in architectures/ and tasks/ appears here.
 BUILTIN_ARCHS: dict[str, str] = {
     "rnn": "arena.architectures.rnn:SPEC",
+    "state-machine": "arena.architectures.state_machine:SPEC",
     "mamba": "arena.architectures.mamba:SPEC",
     "hyena": "arena.architectures.hyena:SPEC",
     "rnn-lm": "arena.architectures.rnn_lm:SPEC",
