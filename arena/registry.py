@@ -172,6 +172,8 @@ BUILTIN_ARCHS: dict[str, str] = {
 BUILTIN_TASKS: dict[str, str] = {
     "scan": "arena.tasks.scan:ScanTask",
     "scan-depth": "arena.tasks.scan_depth:ScanDepthTask",
+    "counter-chain": "arena.tasks.counter_chain:CounterChainTask",
+    "nested-parity": "arena.tasks.nested_parity:NestedParityTask",
 }
 
 for _name, _target in BUILTIN_ARCHS.items():

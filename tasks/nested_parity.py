@@ -1,0 +1,160 @@
+"""NP(d): nested parity, in the separation variant and its reverse control (SPECS.md §2, family F2; project-defined).
+
+Tree grammar shared by both variants: E_0 = [``~``] leaf, E_k = [``~``] ``(`` E_{k-1} ``^`` E_{k-1} ``)``, a
+complete binary tree of depth d where every node carries an independent negation with probability 1/2. The
+value is the XOR of the leaves, flipped once per negation; depth only sets the number of leaves (2^d).
+
+* ``variant="mem"`` (NP-mem, the separation task): first a memory of V = 2^d one-bit variables, each named by
+  d address bits, as records ``A.. = B. ;`` in random order; then ``Q`` and the tree, whose leaves are ``$``
+  followed by a d-bit name drawn uniformly with replacement. A left-to-right reader must hold all 2^d memory
+  bits; a transformer can look each leaf up by address. Length ~ 2^d·(2d+8): 113 at d=3, ~257 at d=4.
+* ``variant="flat"`` (NP-flat, the reverse control): the leaves are the literal bits ``B0``/``B1``. A 2-state
+  automaton solves it at every depth. Length ~ 5·2^d.
+
+Both end with ``?`` followed by the label ``Y0``/``Y1``: a classification scored teacher-forced at the single
+position of ``?`` (``exact_match`` == accuracy; SPECS uses tau = 0.95). Chance 0.5 (labels are balanced).
+
+Splits:
+* ``depth`` (default): train/val/test_iid on ``train_depths`` (default 1-3), test_ood on ``test_depths``
+  (default 4-5; raise it to 8 for NP-flat on a bigger machine), every example sliced by ``depth``.
+* ``iid``: train/val/test at the single depth ``depth`` (the per-d protocol of the succinctness sweep).
+Held-out examples that share a depth with training come from a hash-defined eighth of the sequence space that
+training never uses, so they are disjoint from training by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from arena.api import Example, Task, TaskConfig, Vocab
+
+MAX_DEPTH = 10
+HELD_OUT_BUCKETS = 8
+
+
+class NestedParityConfig(TaskConfig):
+    variant: Literal["mem", "flat"] = Field("mem", description="mem (NP-mem) or flat (NP-flat). Default: mem")
+    depth: int = Field(3, ge=1, le=MAX_DEPTH, description="tree depth d of split 'iid'. Default: 3")
+    train_depths: tuple[int, int] = Field((1, 3), description="split 'depth': inclusive train depths. Default: (1, 3)")
+    test_depths: tuple[int, int] = Field((4, 5), description="split 'depth': inclusive test_ood depths. Default: (4, 5)")
+    n_train: int = Field(6000, ge=1, le=1_000_000, description="training examples. Default: 6000")
+    n_val: int = Field(300, ge=1, le=100_000, description="validation examples. Default: 300")
+    n_test: int = Field(300, ge=1, le=100_000, description="test examples (per depth in split 'depth'). Default: 300")
+
+    @model_validator(mode="after")
+    def _check(self) -> NestedParityConfig:
+        for name in ("train_depths", "test_depths"):
+            lo, hi = getattr(self, name)
+            if not 1 <= lo <= hi <= MAX_DEPTH:
+                raise ValueError(f"{name} must satisfy 1 <= lo <= hi <= {MAX_DEPTH}, got ({lo}, {hi})")
+        return self
+
+
+def name_bits(j: int, depth: int) -> list[str]:
+    return [f"A{(j >> (depth - 1 - b)) & 1}" for b in range(depth)]
+
+
+def generate(variant: str, depth: int, rng: random.Random) -> tuple[list[str], int]:
+    """Words up to and including ``?``, and the label bit."""
+    memory: list[str] = []
+    if variant == "mem":
+        values = [rng.getrandbits(1) for _ in range(1 << depth)]
+        order = list(range(1 << depth))
+        rng.shuffle(order)
+        for j in order:
+            memory += [*name_bits(j, depth), "=", f"B{values[j]}", ";"]
+
+    def leaf() -> tuple[list[str], int]:
+        if variant == "mem":
+            j = rng.randrange(1 << depth)
+            return ["$", *name_bits(j, depth)], values[j]
+        bit = rng.getrandbits(1)
+        return [f"B{bit}"], bit
+
+    def tree(k: int) -> tuple[list[str], int]:
+        negate = rng.random() < 0.5
+        if k == 0:
+            words, value = leaf()
+        else:
+            left, lv = tree(k - 1)
+            right, rv = tree(k - 1)
+            words, value = ["(", *left, "^", *right, ")"], lv ^ rv
+        return (["~", *words], value ^ 1) if negate else (words, value)
+
+    words, label = tree(depth)
+    head = ["<bos>", *memory, "Q"] if variant == "mem" else ["<bos>"]
+    return [*head, *words, "?"], label
+
+
+def held_out_bucket(tokens: tuple[int, ...]) -> bool:
+    digest = hashlib.blake2b(bytes(tokens), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % HELD_OUT_BUCKETS == 0
+
+
+class NestedParityTask(Task):
+    name = "nested-parity"
+    version = 1
+    family = "compositional-depth"
+    description = "NP(d): XOR tree of depth d over memory look-ups (mem) or literal bits (flat); label at '?'"
+    config_cls = NestedParityConfig
+    scoring = "teacher_forced"
+    metric = "exact_match"
+    default_split = "depth"
+    split_names = ("depth", "iid")
+
+    _VOCAB = Vocab(("<pad>", "<bos>", "A0", "A1", "B0", "B1", "=", ";", "Q", "$", "(", ")", "^", "~", "?",
+                    "Y0", "Y1"))
+
+    @property
+    def vocab(self) -> Vocab:
+        return self._VOCAB
+
+    @property
+    def chance(self) -> float:
+        return 0.5
+
+    def sample(self, depth: int, rng: random.Random) -> Example:
+        cfg: NestedParityConfig = self.cfg  # type: ignore[assignment]
+        words, label = generate(cfg.variant, depth, rng)
+        tokens = self.vocab.ids([*words, f"Y{label}"])
+        n = len(tokens) - 1
+        mask = tuple(i == n - 1 for i in range(n))
+        return Example(tokens=tokens, mask=mask, prompt_len=n,
+                       slices={"depth": depth, "length": len(tokens), "label": label})
+
+    def _draw(self, depth: int, n: int, rng: random.Random, where: str) -> list[Example]:
+        out: list[Example] = []
+        tries = 0
+        while len(out) < n and tries < 100 * n + 1000:
+            tries += 1
+            ex = self.sample(depth, rng)
+            if where == "any" or held_out_bucket(ex.tokens) == (where == "held"):
+                out.append(ex)
+        return out
+
+    def build_splits(self) -> dict[str, list[Example]]:
+        cfg: NestedParityConfig = self.cfg  # type: ignore[assignment]
+
+        def rng(part: str) -> random.Random:
+            return random.Random(f"nested-parity:{cfg.variant}:{self.seed}:{self.split}:{part}")
+
+        if self.split == "iid":
+            d = cfg.depth
+            return {"train": self._draw(d, cfg.n_train, rng("train"), "train"),
+                    "val": self._draw(d, cfg.n_val, rng("val"), "held"),
+                    "test": self._draw(d, cfg.n_test, rng("test"), "held")}
+        train_ds = range(cfg.train_depths[0], cfg.train_depths[1] + 1)
+        test_ds = [d for d in range(cfg.test_depths[0], cfg.test_depths[1] + 1) if d not in train_ds]
+        r_train, r_val, r_iid, r_ood = rng("train"), rng("val"), rng("test_iid"), rng("test_ood")
+        per_train = max(1, cfg.n_train // len(train_ds))
+        per_val = max(1, cfg.n_val // len(train_ds))
+        train = [ex for d in train_ds for ex in self._draw(d, per_train, r_train, "train")]
+        r_train.shuffle(train)
+        return {"train": train,
+                "val": [ex for d in train_ds for ex in self._draw(d, per_val, r_val, "held")],
+                "test_iid": [ex for d in train_ds for ex in self._draw(d, cfg.n_test, r_iid, "held")],
+                "test_ood": [ex for d in test_ds for ex in self._draw(d, cfg.n_test, r_ood, "any")]}
