@@ -68,7 +68,7 @@ class ScanConfig(TaskConfig):
     n_train_max: int | None = Field(None, ge=1, description="cap on training examples (CPU-sized runs). "
                                     "Default: None (all)")
     n_test_max: int | None = Field(None, ge=1, description="cap on test examples. Default: None (all)")
-    val_fraction: float = Field(0.02, ge=0.0, le=0.5, description="fraction of distinct train commands held out "
+    val_fraction: float = Field(0.02, gt=0.0, le=0.5, description="fraction of distinct train commands held out "
                                 "as val (at most val_max). Default: 0.02")
     val_max: int = Field(500, ge=1, description="largest val set. Default: 500")
 
@@ -152,6 +152,8 @@ def read_official_file(path: Path) -> list[tuple[str, tuple[str, ...]]]:
             if not LINE_RE.match(line):
                 raise ArenaError(f"{path}:{i}: not a SCAN line (expected 'IN: <command> OUT: <actions>'): {line[:80]!r}")
             cmd, act = line[4:].split(" OUT: ")
+            if line != f"IN: {' '.join(cmd.split())} OUT: {' '.join(act.split())}":
+                raise ArenaError(f"{path}:{i}: SCAN lines use single spaces and no trailing whitespace: {line[:80]!r}")
             bad = [w for w in cmd.split() if w not in words_ok] + [a for a in act.split() if a not in actions_ok]
             if bad or not cmd.strip() or not act.strip():
                 raise ArenaError(f"{path}:{i}: unknown SCAN token(s) {bad!r} in {line[:80]!r}")
@@ -229,8 +231,8 @@ class ScanTask(Task):
             counts[c] = counts.get(c, 0) + 1
         # repeated primitives (addprim) stay in train: they are the only exposure to the new word
         pool = sorted(c for c, k in counts.items() if k == 1)
-        n_val = min(cfg.val_max, int(cfg.val_fraction * len(counts)))
-        val_set = set(random.Random(f"scan-val:{self.split}:{self.seed}").sample(pool, min(n_val, len(pool))))
+        n_val = min(cfg.val_max, max(1, int(cfg.val_fraction * len(counts))))
+        val_set = set(random.Random(f"scan-val:{self.split}:{self.seed}").sample(pool, max(0, min(n_val, len(pool) - 1))))
         train = [(c, a) for c, a in p["train"] if c not in val_set]
         val = [(c, a) for c, a in p["train"] if c in val_set]
         test = p["test"]
