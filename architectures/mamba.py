@@ -142,6 +142,13 @@ def selective_scan(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch
     return y + x * D
 
 
+def _require_cuda(x: torch.Tensor) -> None:
+    if not x.is_cuda:
+        from arena.errors import ArenaError
+
+        raise ArenaError("mamba backend 'cuda' needs the model on a CUDA device; use backend='pscan' on CPU")
+
+
 class MambaMixer(nn.Module):
     """(B, T, D) -> (B, T, D): in_proj -> causal depthwise conv + SiLU -> selective SSM -> gate SiLU(z) -> out_proj."""
 
@@ -199,11 +206,9 @@ class MambaMixer(nn.Module):
 
     def _cuda_scan(self, x: torch.Tensor, z: torch.Tensor, dt_low: torch.Tensor, A: torch.Tensor,
                    Bm: torch.Tensor, Cm: torch.Tensor) -> torch.Tensor:
-        from arena.errors import ArenaError
         from arena.kernels import load_selective_scan
 
-        if not x.is_cuda:
-            raise ArenaError("mamba backend 'cuda' needs the model on a CUDA device; use backend='pscan' on CPU")
+        _require_cuda(x)
         scan = load_selective_scan()
         dt = dt_low @ self.dt_proj.weight.T  # (B, L, D_in); bias and softplus are fused into the kernel
         y = scan(x.transpose(1, 2).contiguous(), dt.transpose(1, 2).contiguous(), A,
