@@ -272,3 +272,12 @@ def test_cli_errors_exit_2(tmp_path):
 @given(st.sampled_from(ALL))
 def test_property_interpretation_equals_oracle(command):
     assert interpret(command) == oracle(command)[0]
+
+
+def test_cli_show():
+    from arena.cli.app import app
+
+    res = CliRunner().invoke(app, ["data", "show", "scan", "--split", "template_right", "--which", "test", "-n", "2"])
+    assert res.exit_code == 0, res.output
+    assert "train: 14921  val: 304  test: 4476" in res.output
+    assert len([line for line in res.output.splitlines() if line.startswith("{")]) == 2

@@ -145,3 +145,22 @@ def test_config_validation(bad):
 def test_registry_and_data_api():
     task = load_task("scan-depth", split="iid", **SMALL)
     assert isinstance(task, ScanDepthTask) and task.scoring == "generate" and task.chance == 0.0
+
+
+def test_cli_export_jsonl(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from arena.cli.app import app
+
+    args = ["data", "export", "scan-depth", "--split", "depth", "--out", str(tmp_path), "--set", "n_train=300",
+            "--set", "n_val=20", "--set", "n_test_per_depth=10", "--set", "test_depths=[4,6]"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    sizes = {p.name: len(p.read_text().splitlines()) for p in tmp_path.iterdir()}
+    assert sizes == {"train.jsonl": 300, "val.jsonl": 18, "test_iid.jsonl": 30, "test_ood.jsonl": 30}
+    for line in (tmp_path / "test_ood.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        actions, depth = oracle(row["input"].split()[1:-1])
+        assert row["target"] == " ".join(actions) + " <eos>" and row["slices"]["depth"] == depth >= 4
