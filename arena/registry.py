@@ -175,6 +175,19 @@ BUILTIN_TASKS: dict[str, str] = {
     "counter-chain": "arena.tasks.counter_chain:CounterChainTask",
     "nested-parity": "arena.tasks.nested_parity:NestedParityTask",
 }
+    "listops": "arena.tasks.listops:ListOpsTask",
+    "listops-mini": "arena.tasks.listops:ListOpsMiniTask",
+    "mqar": "arena.tasks.mqar:MQARTask",
+    "parity_check": "arena.tasks.chomsky:ParityCheckTask",
+    "even_pairs": "arena.tasks.chomsky:EvenPairsTask",
+    "modular_arithmetic": "arena.tasks.chomsky:ModularArithmeticTask",
+    "cycle_navigation": "arena.tasks.chomsky:CycleNavigationTask",
+    "reverse_string": "arena.tasks.chomsky:ReverseStringTask",
+    "stack_manipulation": "arena.tasks.chomsky:StackManipulationTask",
+    "duplicate_string": "arena.tasks.chomsky:DuplicateStringTask",
+    "odds_first": "arena.tasks.chomsky:OddsFirstTask",
+    "binary_addition": "arena.tasks.chomsky:BinaryAdditionTask",
+    "bucket_sort": "arena.tasks.chomsky:BucketSortTask",
 
 for _name, _target in BUILTIN_ARCHS.items():
     ARCHS.register(_name, lazy=_target)
