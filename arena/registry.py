@@ -174,7 +174,6 @@ BUILTIN_TASKS: dict[str, str] = {
     "scan-depth": "arena.tasks.scan_depth:ScanDepthTask",
     "counter-chain": "arena.tasks.counter_chain:CounterChainTask",
     "nested-parity": "arena.tasks.nested_parity:NestedParityTask",
-}
     "listops": "arena.tasks.listops:ListOpsTask",
     "listops-mini": "arena.tasks.listops:ListOpsMiniTask",
     "mqar": "arena.tasks.mqar:MQARTask",
@@ -188,6 +187,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "odds_first": "arena.tasks.chomsky:OddsFirstTask",
     "binary_addition": "arena.tasks.chomsky:BinaryAdditionTask",
     "bucket_sort": "arena.tasks.chomsky:BucketSortTask",
+}
 
 for _name, _target in BUILTIN_ARCHS.items():
     ARCHS.register(_name, lazy=_target)
