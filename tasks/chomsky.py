@@ -6,23 +6,25 @@ Registered under the paper's own names: regular ``parity_check``, ``even_pairs``
 context-sensitive ``duplicate_string``, ``odds_first``, ``binary_addition``, ``bucket_sort``.
 
 Protocol (split ``length``, the only one): train on input lengths uniform in 1..40, ``val`` on the same lengths,
-``test`` on every length 41..``eval_max_length`` with ``n_test_per_length`` examples each (the paper: 1..500,
-512 sequences per length). The score is the accuracy per output token, counted up to and including the
-termination token for ``stack_manipulation`` and ``binary_addition``; the paper's headline is its mean over
-the lengths 41..max, i.e. ``token_acc`` on ``test``. Every example carries the slice ``length`` (the nominal
-input length, as the paper's per-length curves; ``modular_arithmetic`` uses n-1 symbols when n is even).
+``test`` on every length 41..``eval_max_length`` with ``n_test_per_length`` examples each (the paper: 1..500, 512
+sequences per length). The score is the accuracy per output token, counted up to and including the termination
+token for ``stack_manipulation`` and ``binary_addition``; the paper's headline is its mean over the lengths
+41..max, i.e. the primary metric ``accuracy`` (per-example token accuracy, averaged) on ``test``. Every example
+carries the slice ``length`` (the nominal input length, as the paper's per-length curves; ``modular_arithmetic``
+uses n-1 symbols when n is even).
 
 Readout (``readout``):
 * ``"blank"`` (default, the paper's non-autoregressive setup): the model reads ``[input ; blanks]`` and output
   token j is read off after the j-th blank. The arena's Example scores the *next* token, which would put the
   gold outputs into the input stream, so each example holds one output token: ``<bos> input _×j  y_j`` scored
   at the last blank (j uniform over the scored outputs). For a causal model this is exactly the paper's
-  prediction of y_j; the test split has the same number of examples at every length, so its ``token_acc`` is
+  prediction of y_j; the test split has the same number of examples at every length, so its ``accuracy`` is
   the paper's mean over lengths (each sequence weighted equally rather than each token — identical for
   fixed-length outputs). Training sees one output token per sequence.
 * ``"autoregressive"``: ``<bos> input _ y_1 .. y_m``, every output token scored with the gold previous outputs
-  visible (teacher forcing). Cheaper to train, but *not* the paper's setup for multi-token outputs, and the
-  pooled ``token_acc`` weights long outputs more. For the one-token tasks (the four regular ones) both coincide.
+  visible (teacher forcing). Cheaper to train, but *not* the paper's setup for multi-token outputs (``accuracy``
+  still averages per example, so long outputs do not weigh more). For the one-token tasks (the four regular ones)
+  both coincide.
 
 Chance: 1/(number of output classes), 0.5 for the binary tasks (as the paper states), 0.2 for mod-5 outputs.
 Published Table 2 numbers are in docs/tasks.md (marked [recalled]); the paper trains 1,000,000 steps.
@@ -72,7 +74,7 @@ def parity_check(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
 
 def even_pairs(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
     s = _bits(n, rng)
-    changes = sum(a != b for a, b in zip(s, s[1:]))
+    changes = sum(a != b for a, b in zip(s, s[1:], strict=False))
     return s, [str(changes % 2)]
 
 
@@ -81,7 +83,7 @@ def modular_arithmetic(n: int, rng: random.Random) -> tuple[list[str], list[str]
     digits = [rng.randrange(5) for _ in range(n // 2 + 1)]
     ops = [rng.choice(("+", "*", "-")) for _ in range(n // 2)]
     terms, current = [], digits[0]
-    for op, d in zip(ops, digits[1:]):  # '*' binds tighter; 'a - b' is 'a + (-b)'
+    for op, d in zip(ops, digits[1:], strict=True):  # '*' binds tighter; 'a - b' is 'a + (-b)'
         if op == "*":
             current *= d
         else:
@@ -89,7 +91,7 @@ def modular_arithmetic(n: int, rng: random.Random) -> tuple[list[str], list[str]
             current = d if op == "+" else -d
     terms.append(current)
     words = [str(digits[0])]
-    for op, d in zip(ops, digits[1:]):
+    for op, d in zip(ops, digits[1:], strict=True):
         words += [op, str(d)]
     return words, [str(sum(terms) % 5)]
 
@@ -156,7 +158,7 @@ class ChomskyTask(Task):
     family = "chomsky"
     config_cls = ChomskyConfig
     scoring = "teacher_forced"
-    metric = "token_acc"
+    metric = "accuracy"
     default_split = "length"
     split_names = ("length",)
     level: ClassVar[str] = ""

@@ -15,22 +15,21 @@ values, truncated, for an even count). 10 classes; chance 0.1.
 
 Encoding: ``<bos>`` expression ``=`` label, with the LRA model input's tokens (brackets of the TSV rendering
 dropped; ``]`` is its own token, LRA's ``X``). The label is predicted at ``=`` (a classification scored
-"teacher_forced", ``exact_match`` == accuracy). The set order of the LRA split cannot be reproduced, so the
-unique trees are split after a seeded shuffle. Slices: ``depth`` (operator nesting; the root operator is
-depth 1) and ``length`` (token count, bucketed by ``length_bucket``).
+"teacher_forced"; ``accuracy`` == ``exact_match`` here). The set order of the LRA split cannot be reproduced, so
+the unique trees are split after a seeded shuffle. Slices: ``depth`` (operator nesting; the root operator is depth
+1) and ``length`` (token count, bucketed by ``length_bucket``).
 """
 
 from __future__ import annotations
 
 import random
-from typing import Union
 
 from pydantic import Field, model_validator
 
 from arena.api import Example, Task, TaskConfig, Vocab
 
 OPS = ("[MIN", "[MAX", "[MED", "[SM")
-Tree = Union[int, tuple[str, list["Tree"]]]
+Tree = int | tuple[str, list["Tree"]]
 
 
 class ListOpsConfig(TaskConfig):
@@ -118,7 +117,7 @@ class ListOpsTask(Task):
     description = "LRA ListOps (standard: depth<=10, 500-2000 tokens, 96k/2k/2k); root value at the end"
     config_cls: type[ListOpsConfig] = ListOpsConfig
     scoring = "teacher_forced"
-    metric = "exact_match"
+    metric = "accuracy"
     default_split = "default"
     split_names = ("default",)
 

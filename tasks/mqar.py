@@ -19,9 +19,9 @@ Encoding differences (the data distribution is Zoology's):
   1..V-1 are unchanged. The vocabulary therefore has V+1 entries.
 * The sequence has L+1 tokens: the model reads the first L, exactly Zoology's ``input_seq_len``.
 
-Scoring: "teacher_forced" at the D query positions. Zoology's metric is the mean over examples of the per-example
-accuracy over labelled positions; with D fixed per (L, D) group this equals ``token_acc``, which is the
-primary metric (read it per ``num_kv_pairs`` / ``seq_len`` slice in the ``ood`` split, where D varies).
+Scoring: "teacher_forced" at the D query positions. The primary metric ``accuracy`` is Zoology's: the mean over
+examples of the per-example accuracy over labelled positions (equal to the pooled ``token_acc`` when D is fixed;
+read it per ``num_kv_pairs`` / ``seq_len`` slice in the ``ood`` split, where D varies).
 Chance: 2/V (a value guessed without the context).
 
 Splits:
@@ -99,7 +99,7 @@ class MQARTask(Task):
     description = "Zoology multi-query associative recall (CPU example config V=256, L=64, D=4)"
     config_cls = MQARConfig
     scoring = "teacher_forced"
-    metric = "token_acc"
+    metric = "accuracy"
     default_split = "iid"
     split_names = ("iid", "ood")
 
