@@ -167,6 +167,7 @@ BUILTIN_ARCHS: dict[str, str] = {
     "hyena": "arena.architectures.hyena:SPEC",
     "rnn-lm": "arena.architectures.rnn_lm:SPEC",
     "transformer": "arena.architectures.transformer:SPEC",
+    "compressive": "arena.architectures.compressive:SPEC",
     "moe": "arena.architectures.moe:SPEC",
 }
 BUILTIN_TASKS: dict[str, str] = {
