@@ -67,7 +67,7 @@ class ScanConfig(TaskConfig):
                                      "tasks_test_<split>.txt or train.txt / test.txt). Default: None (generate)")
     n_train_max: int | None = Field(None, ge=1, description="cap on training examples (CPU-sized runs). "
                                     "Default: None (all)")
-    n_test_max: int | None = Field(None, ge=1, description="cap on test examples. Default: None (all)")
+    n_test_max: int | None = Field(None, ge=1, description="cap on test (and val) examples. Default: None (all)")
     val_fraction: float = Field(0.02, gt=0.0, le=0.5, description="fraction of distinct train commands held out "
                                 "as val (at most val_max). Default: 0.02")
     val_max: int = Field(500, ge=1, description="largest val set. Default: 500")
@@ -212,13 +212,16 @@ class ScanTask(Task):
 
     def pairs(self) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
         """The official multisets as (command, actions): ``{"train": [...], "test": [...]}``, before val and caps."""
-        cfg: ScanConfig = self.cfg  # type: ignore[assignment]
-        if cfg.official_dir is not None:
-            tr, te = find_official_files(Path(cfg.official_dir).expanduser(), self.split)
-            return {"train": read_official_file(tr), "test": read_official_file(te)}
-        table = dict(_table())
-        lines = split_lines(self.split, self.seed, cfg.train_max_depth)
-        return {k: [(c, table[c]) for c in v] for k, v in lines.items()}
+        if getattr(self, "_pairs", None) is None:
+            cfg: ScanConfig = self.cfg  # type: ignore[assignment]
+            if cfg.official_dir is not None:
+                tr, te = find_official_files(Path(cfg.official_dir).expanduser(), self.split)
+                self._pairs = {"train": read_official_file(tr), "test": read_official_file(te)}
+            else:
+                table = dict(_table())
+                lines = split_lines(self.split, self.seed, cfg.train_max_depth)
+                self._pairs = {k: [(c, table[c]) for c in v] for k, v in lines.items()}
+        return self._pairs
 
     def lines(self) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
         """``{"train", "val", "test"}`` as (command, actions) after carving val and applying the caps."""
@@ -232,7 +235,8 @@ class ScanTask(Task):
         # repeated primitives (addprim) stay in train: they are the only exposure to the new word
         pool = sorted(c for c, k in counts.items() if k == 1)
         n_val = min(cfg.val_max, max(1, int(cfg.val_fraction * len(counts))))
-        val_set = set(random.Random(f"scan-val:{self.split}:{self.seed}").sample(pool, max(0, min(n_val, len(pool) - 1))))
+        n_val = max(0, min(n_val, len(pool) - 1))  # a tiny official file still keeps a training example
+        val_set = set(random.Random(f"scan-val:{self.split}:{self.seed}").sample(pool, n_val))
         train = [(c, a) for c, a in p["train"] if c not in val_set]
         val = [(c, a) for c, a in p["train"] if c in val_set]
         test = p["test"]
