@@ -162,14 +162,32 @@ TASKS: Registry[TaskSpec] = Registry("task", group="arena.tasks", coerce=_coerce
 # the built-ins: one line each. A test checks every file in architectures/ and tasks/ appears here.
 BUILTIN_ARCHS: dict[str, str] = {
     "rnn": "arena.architectures.rnn:SPEC",
+    "state-machine": "arena.architectures.state_machine:SPEC",
     "mamba": "arena.architectures.mamba:SPEC",
     "hyena": "arena.architectures.hyena:SPEC",
     "rnn-lm": "arena.architectures.rnn_lm:SPEC",
     "transformer": "arena.architectures.transformer:SPEC",
+    "compressive": "arena.architectures.compressive:SPEC",
+    "moe": "arena.architectures.moe:SPEC",
 }
 BUILTIN_TASKS: dict[str, str] = {
     "scan": "arena.tasks.scan:ScanTask",
     "scan-depth": "arena.tasks.scan_depth:ScanDepthTask",
+    "counter-chain": "arena.tasks.counter_chain:CounterChainTask",
+    "nested-parity": "arena.tasks.nested_parity:NestedParityTask",
+    "listops": "arena.tasks.listops:ListOpsTask",
+    "listops-mini": "arena.tasks.listops:ListOpsMiniTask",
+    "mqar": "arena.tasks.mqar:MQARTask",
+    "parity_check": "arena.tasks.chomsky:ParityCheckTask",
+    "even_pairs": "arena.tasks.chomsky:EvenPairsTask",
+    "modular_arithmetic": "arena.tasks.chomsky:ModularArithmeticTask",
+    "cycle_navigation": "arena.tasks.chomsky:CycleNavigationTask",
+    "reverse_string": "arena.tasks.chomsky:ReverseStringTask",
+    "stack_manipulation": "arena.tasks.chomsky:StackManipulationTask",
+    "duplicate_string": "arena.tasks.chomsky:DuplicateStringTask",
+    "odds_first": "arena.tasks.chomsky:OddsFirstTask",
+    "binary_addition": "arena.tasks.chomsky:BinaryAdditionTask",
+    "bucket_sort": "arena.tasks.chomsky:BucketSortTask",
 }
 
 for _name, _target in BUILTIN_ARCHS.items():
