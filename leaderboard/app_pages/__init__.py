@@ -1,0 +1,1 @@
+"""Leaderboard pages (run by st.navigation from streamlit_app.py)."""

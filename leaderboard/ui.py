@@ -1,0 +1,87 @@
+"""Streamlit glue shared by the pages: the read-only engine (cache_resource) and cached queries (cache_data, 1 min).
+
+The database URL comes from ``$ARENA_DB_URL`` (set by ``arena leaderboard --db``), else the store's default.
+Run metadata is only ever shown through text-safe elements (st.text, st.code, st.json, st.dataframe, chart
+tooltips) or escaped with :func:`queries.safe_md`; nothing here uses ``unsafe_allow_html``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from arena.errors import StoreError
+from arena.leaderboard import queries
+from arena.store.engine import open_store, resolve_url
+
+TTL = "1m"
+
+
+def db_url() -> str:
+    return resolve_url(None)
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return open_store(url, readonly=True)
+
+
+def engine_or_message() -> Engine | None:
+    """The read-only engine, or None after showing a helpful message (no database yet, bad URL)."""
+    url = db_url()
+    try:
+        return _engine(url)
+    except StoreError as exc:
+        st.info(f"No results to show yet: {queries.safe_md(exc)}")
+        st.markdown("Record a run first, for example:")
+        st.code(f"arena run --arch rnn --task scan-depth --size tiny --db {url}", language="bash")
+        st.caption("then reload this page (results are re-read every minute).")
+        return None
+
+
+def no_runs_message() -> None:
+    st.info("The database has no completed runs yet.")
+    st.code("arena run --arch rnn --task scan-depth --size tiny", language="bash")
+    st.caption("Failed or still-running runs are not shown on the leaderboard; see `arena list runs`.")
+
+
+@st.cache_data(ttl=TTL, show_spinner="reading runs…")
+def runs(url: str) -> pd.DataFrame:
+    return queries.runs_frame(_engine(url))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def leaderboard(url: str, tasks: tuple[str, ...], splits: tuple[str, ...], hardware: tuple[str, ...],
+                gate: float) -> pd.DataFrame:
+    return queries.leaderboard(queries.filter_runs(runs(url), tasks, splits, hardware), gate)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def depth(url: str, task: str) -> pd.DataFrame:
+    return queries.depth_frame(_engine(url), task)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def run_choices(url: str) -> pd.DataFrame:
+    return queries.run_choices(_engine(url))
+
+
+@st.cache_data(ttl=TTL, show_spinner="loading the run…")
+def run_detail(url: str, run_id: int) -> dict | None:
+    return queries.run_detail(_engine(url), run_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def status_counts(url: str) -> dict[str, int]:
+    return queries.status_counts(_engine(url))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def last_updated(url: str) -> pd.Timestamp | None:
+    return queries.last_updated(_engine(url))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def succinctness(url: str) -> tuple[pd.DataFrame, list[str]]:
+    return queries.succinctness_frame(queries.succinctness_dirs(url))
