@@ -91,21 +91,22 @@ def _blelloch_(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> torch.Tensor:
     return b
 
 
-def _scan_padded(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
-    """Copy into power-of-two-long buffers (identity padding at the end), scan in place, trim."""
+def _scan_owned(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """Scan buffers this module owns (modified in place); pads to a power of two only when needed."""
     n = b.shape[1]
     m = 1 << max(0, (n - 1).bit_length())
-    a2 = a.new_ones((a.shape[0], m, *a.shape[2:]))
-    b2 = b.new_zeros((b.shape[0], m, *b.shape[2:]))
-    a2[:, :n] = a
-    b2[:, :n] = b
-    return _blelloch_(a2, b2, reverse)[:, :n]
+    if m != n:  # identity elements (a = 1, b = 0) at the end change nothing before them, in either direction
+        a = torch.cat([a, a.new_ones((a.shape[0], m - n, *a.shape[2:]))], 1)
+        b = torch.cat([b, b.new_zeros((b.shape[0], m - n, *b.shape[2:]))], 1)
+    return _blelloch_(a, b, reverse)[:, :n]
 
 
 class _PScan(torch.autograd.Function):
+    # fresh full-size CPU buffers are expensive (page faults on every large allocation), so each pass allocates
+    # only what it must: no zero-filled temporaries, shifted copies written straight into their buffers
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        h = _scan_padded(a, b)
+        h = _scan_owned(a.clone(), b.clone())
         ctx.save_for_backward(a, h)
         return h
 
@@ -113,11 +114,13 @@ class _PScan(torch.autograd.Function):
     def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a, h = ctx.saved_tensors
         # dL/db_t = g_t = grad_h_t + a_{t+1} g_{t+1} (the recurrence in reverse); dL/da_t = g_t h_{t-1}
-        a_next = torch.zeros_like(a)
+        a_next = torch.empty_like(a)
         a_next[:, :-1] = a[:, 1:]
-        g = _scan_padded(a_next, grad_h, reverse=True)
-        grad_a = torch.zeros_like(a)
-        grad_a[:, 1:] = g[:, 1:] * h[:, :-1]
+        a_next[:, -1] = 0
+        g = _scan_owned(a_next, grad_h.clone(), reverse=True)
+        grad_a = torch.empty_like(a)
+        grad_a[:, 0] = 0
+        torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
         return grad_a, g
 
 
