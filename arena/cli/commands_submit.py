@@ -1,0 +1,93 @@
+"""``arena submit``: validate a plugin in a sandboxed child process and record a small standard suite."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from arena.cli.app import app
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@app.command()
+def submit(
+    target: str = typer.Argument(..., metavar="PATH|PACKAGE",
+                                 help="a .py file defining one ArchSpec, or an installed plugin (architecture or "
+                                      "distribution name)"),
+    tasks: list[str] = typer.Option([], "--tasks", help="suite tasks (repeatable or comma-separated; default: "
+                                                        "scan-depth); see arena list tasks"),
+    name: str | None = typer.Option(None, "--name", help="which architecture, when the file or package has several"),
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or "
+                                                     "sqlite:///results/arena.db)"),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="wall-clock seconds for the sandboxed "
+                                                                       "process. Default: 300"),
+    memory_limit: int | None = typer.Option(None, "--memory-limit", help="address-space limit of the sandboxed "
+                                                                         "process in MB. Default: 4096"),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="training steps per suite run. Default: 60"),
+    json_out: bool = typer.Option(False, "--json", help="print one JSON object (the full result) and nothing else"),
+) -> None:
+    """Check an architecture plugin in a sandbox, then train and record a small suite flagged with its provenance.
+
+    Exit codes: 0 accepted and recorded; 1 rejected (the message names the failed check; nothing recorded);
+    2 bad input (missing file, unknown plugin or task).
+    """
+    from arena import submit as sub
+
+    task_list = [t.strip() for item in tasks for t in item.split(",") if t.strip()]
+    limits = {"time_limit": time_limit if time_limit is not None else sub.DEFAULT_TIME_LIMIT,
+              "memory_limit_mb": memory_limit if memory_limit is not None else sub.DEFAULT_MEMORY_LIMIT_MB,
+              "max_steps": max_steps if max_steps is not None else sub.DEFAULT_MAX_STEPS}
+    command = "arena " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        if not json_out:
+            src = sub.resolve_plugin(target, name)
+            what = f"{src.label()} (package)" if src.kind == "package" else f"{src.name} (single file)"
+            err.print(escape(f"submitting {what}, sha256 {src.sha256[:16]}…; sandbox: {limits['time_limit']:g} s, "
+                             f"{limits['memory_limit_mb']} MB"), highlight=False)
+        result = sub.submit(target, tasks=task_list, db=db, name=name, command=command,
+                            on_event=None if json_out else _print_event, **limits)
+    except sub.SubmitInputError as exc:
+        if json_out:
+            print(json.dumps({"ok": False, "exit_code": exc.exit_code, "message": str(exc)}))
+            raise SystemExit(exc.exit_code) from None
+        raise
+    if json_out:
+        print(json.dumps(result.to_json(), default=str))
+    elif result.ok:
+        for r in result.runs:
+            score = "n/a" if r["score"] is None else f"{r['score']:.4f}"
+            console.print(escape(f"recorded run {r['run_id']}: {result.arch} on {r['task']}/{r['split']}, {r['metric']} "
+                          f"{score}, {r['params']:,} params (arena show {r['run_id']})"), highlight=False)
+        console.print(f"[green]{escape(result.message)}[/] in {escape(result.db or '')} ({result.seconds:.0f} s)",
+                      highlight=False)
+    else:
+        if result.log_tail and result.failed_check in ("crash", "import"):
+            err.print(result.log_tail[-800:], highlight=False, markup=False)
+        err.print(f"[bold red]rejected:[/] {escape(result.message)}", highlight=False)
+    if result.exit_code:
+        # SystemExit, not typer.Exit: arena's main() runs click with standalone_mode=False, which turns typer.Exit
+        # into a return value that is then dropped (exit status 0)
+        raise SystemExit(result.exit_code)
+
+
+def _print_event(e: dict[str, Any]) -> None:
+    kind = e.get("event")
+    if kind == "loaded":
+        err.print(escape(f"loaded {e['arch']} ({e['kind']}, family {e['family']}, version {e['version']})"),
+                  highlight=False)
+    elif kind == "check":
+        mark = "[green]PASS[/]" if e["ok"] else "[red]FAIL[/]"
+        err.print(f"{mark} {escape(e['name'])}: {escape(e['detail'])}", highlight=False)
+    elif kind == "stage" and e["stage"].startswith("suite"):
+        err.print(escape(f"{e['stage']} …"), highlight=False)
+    elif kind == "run":
+        score = "n/a" if e.get("score") is None else f"{e['score']:.4f}"
+        err.print(escape(f"  {e['task']}: {e['steps']} steps, {e['metric']} {score}"), highlight=False)
