@@ -175,6 +175,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "scan-depth": "arena.tasks.scan_depth:ScanDepthTask",
     "counter-chain": "arena.tasks.counter_chain:CounterChainTask",
     "nested-parity": "arena.tasks.nested_parity:NestedParityTask",
+    "lm": "arena.tasks.lm:LMTask",
     "listops": "arena.tasks.listops:ListOpsTask",
     "listops-mini": "arena.tasks.listops:ListOpsMiniTask",
     "mqar": "arena.tasks.mqar:MQARTask",

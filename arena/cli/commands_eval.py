@@ -1,0 +1,101 @@
+"""``arena eval``: run lm-evaluation-harness tasks on the checkpoint of a stored ``lm`` run."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from arena.cli.app import app
+from arena.errors import ArenaError
+
+console = Console()
+
+
+@app.command("eval")
+def eval_(
+    run_id: int = typer.Option(..., "--run", help="id of a completed run of task 'lm' (arena list runs)"),
+    tasks: str = typer.Option("blimp,lambada_openai", "--tasks",
+                              help="comma-separated lm-eval tasks; 'val' = held-out bits per character"),
+    limit: int | None = typer.Option(None, "--limit", min=1,
+                                     help="documents per lm-eval task (per paradigm for BLiMP). Default: all"),
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="data folder (default: the run's data_dir, "
+                                                                 "else $ARENA_DATA_DIR, else Hugging Face ids)"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="sequences per forward pass"),
+    save: bool = typer.Option(False, "--save", help="store the scores in the run record (replacing those splits)"),
+    json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Evaluate an existing checkpoint with lm-eval (offline with a data folder) and print the scores."""
+    from arena.lm_eval_adapter import ArenaLM, load_run_model, run_benchmarks
+
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    if not names:
+        raise ArenaError("--tasks is empty")
+    t0 = time.perf_counter()
+    model, task = load_run_model(run_id, db, data_dir=data_dir)
+    lm = ArenaLM.from_task(model, task, batch_size=batch_size)
+    results: dict[str, dict[str, Any]] = {}
+    if "val" in names:
+        import math
+
+        logprob, n = lm.rolling_logprob(task.val_text)
+        nats = -logprob / n
+        results["val"] = {"metrics": {"bits_per_char": nats / math.log(2), "loss": nats, "n": float(n)},
+                          "slices": {}}
+    bench = [n for n in names if n != "val"]
+    if bench:
+        results |= run_benchmarks(lm, bench, task.data_dir, limit)
+    results = {n: results[n] for n in names}
+    if save:
+        _save(run_id, db, results, limit)
+    out = {"run_id": run_id, "tasks": names, "limit": limit, "seconds": round(time.perf_counter() - t0, 3),
+           "scores": {n: {k: v for k, v in r["metrics"].items()} for n, r in results.items()},
+           "slices": {n: r["slices"] for n, r in results.items() if r.get("slices")}, "saved": save}
+    if json_out:
+        print(json.dumps(out, default=str))
+        return
+    t = Table(title=f"run {run_id}: lm-eval" + (f" (limit {limit})" if limit else ""))
+    t.add_column("task")
+    t.add_column("scores")
+    for n, r in results.items():
+        t.add_row(n, ", ".join(f"{k} {v:.4g}" for k, v in r["metrics"].items() if v is not None))
+    console.print(t)
+    para = results.get("blimp", {}).get("slices", {}).get("paradigm", {})
+    if para:
+        worst = sorted(para.items(), key=lambda kv: kv[1]["acc"])
+        line = ", ".join(f"{k} {v['acc']:.2f}" for k, v in worst[:3])
+        best = ", ".join(f"{k} {v['acc']:.2f}" for k, v in worst[-3:][::-1])
+        console.print(f"  BLiMP best: {best}\n  BLiMP worst: {line}", highlight=False)
+
+
+def _save(run_id: int, db: str | None, results: dict[str, dict[str, Any]], limit: int | None) -> None:
+    """Replace the metrics of the evaluated splits in the run record, noting the limit in ``extra.lm_eval``."""
+    from sqlalchemy.orm import Session
+
+    from arena.store import Metric, Run, open_store
+
+    engine = open_store(db)
+    with Session(engine) as s, s.begin():
+        run = s.get(Run, run_id)
+        if run is None:
+            raise ArenaError(f"no run {run_id}")
+        run.metrics[:] = [m for m in run.metrics if m.split not in results]
+        for split, r in results.items():
+            n = int(r["metrics"].get("n", 0)) or None
+            for name, value in r["metrics"].items():
+                if name != "n" and value is not None:
+                    run.metrics.append(Metric(split=split, name=name, value=float(value), n=n))
+            for key, groups in r.get("slices", {}).items():
+                for val, ms in groups.items():
+                    for name, value in ms.items():
+                        if name != "n" and value is not None:
+                            run.metrics.append(Metric(split=split, name=name, value=float(value), slice_key=key,
+                                                      slice_value=str(val), n=int(ms.get("n", 0)) or None))
+        extra = dict(run.extra or {})
+        extra["lm_eval"] = dict(extra.get("lm_eval") or {}) | {split: {"limit": limit} for split in results}
+        run.extra = extra
