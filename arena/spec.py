@@ -183,7 +183,7 @@ def fit_params(arch: ArchSpec, cfg: ArchConfig, shape: ModelShape, budget: int, 
     if arch.kind != "mixer":
         raise ArenaError(f"--params needs a mixer architecture; {arch.name!r} is a {arch.kind}")
     heads = int(getattr(cfg, "n_heads", 1) or 1)
-    step = math.lcm(2 * heads, 4)
+    step = 2 * heads
 
     def total(d: int) -> int:
         return analytic_params(arch, ModelShape(shape.vocab_size, d, shape.n_layers, shape.max_seq_len), cfg)["total"]
