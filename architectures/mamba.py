@@ -10,7 +10,7 @@ Backends (``backend``):
   a Python loop over time.
 * ``pscan``: a Blelloch (up-sweep / down-sweep) parallel scan in pure PyTorch with a hand-written backward (the
   gradient of a linear recurrence is the same recurrence run in reverse). Default: on this project's CPUs it is
-  2-4x faster than ``seq`` for forward+backward (``bench/bench_mamba.py``, docs/benchmarks.md), because it
+  over 10x faster than ``seq`` for forward+backward (``bench/bench_mamba.py``, docs/benchmarks.md), because it
   does O(L) work in 2*log2(L) large tensor ops instead of 2*L small ones plus a per-step autograd graph.
 * ``cuda``: ``mamba_ssm``'s ``selective_scan_fn`` (fused discretisation, scan, D-skip and SiLU(z) gate); only
   when importable and the input is on a GPU, otherwise a clear error.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 # name -> (distribution to report, the module that proves the fast path works)
@@ -22,7 +22,7 @@ KERNELS: dict[str, tuple[str, str]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _probe(name: str) -> tuple[bool, str]:
     """(importable, version or reason)."""
     package, module = KERNELS[name]

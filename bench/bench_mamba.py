@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 
 import torch
-
 from arena.architectures.mamba import MambaConfig, MambaMixer, scan_parallel, scan_seq
 
 
@@ -74,7 +73,8 @@ def main() -> None:
     ours = {be: MambaMixer(d, 0, MambaConfig(backend=be)) for be in ("pscan", "seq")}
     variants = {f"ours {be}": fwd_bwd(m, x) for be, m in ours.items()}
     try:
-        from mambapy.mamba import MambaBlock, MambaConfig as PyConfig
+        from mambapy.mamba import MambaBlock
+        from mambapy.mamba import MambaConfig as PyConfig
 
         for name, use_pscan in (("mambapy pscan", True), ("mambapy seq", False)):
             blk = MambaBlock(PyConfig(d_model=d, n_layers=1, pscan=use_pscan))
