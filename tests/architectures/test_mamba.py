@@ -224,3 +224,16 @@ def test_cuda_backend_plumbing_with_mocked_kernel(monkeypatch):
     u = torch.randn(2, 9, 16)
     with torch.no_grad():
         assert torch.allclose(cuda_like(u), ref(u), atol=1e-5)
+
+
+def test_available_kernels_reports_every_fast_path():
+    from arena.kernels import available_kernels, kernel_reasons
+
+    status = available_kernels()
+    assert set(status) == {"cuda", "mamba_ssm", "causal_conv1d", "flash_attn"}
+    assert isinstance(status["cuda"], bool)
+    reasons = kernel_reasons()
+    for name in ("mamba_ssm", "causal_conv1d", "flash_attn"):
+        # a version string when importable, False (with the reason) when not
+        assert status[name] is False or (isinstance(status[name], str) and status[name] == reasons[name])
+        assert reasons[name]
