@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -65,7 +66,7 @@ class StateMachineConfig(ArchConfig):
                                                             "anneals to 0. Default: 0.6")
     partial_credit: float = Field(0.3, ge=0, le=1, description="reward weight of the bag-of-actions F1 for a wrong "
                                                               "output. Default: 0.3")
-    max_steps: int = Field(600, ge=1, description="step budget when fit() is not given one. Default: 600")
+    max_steps: int = Field(600, ge=1, description="step budget; fit() uses min(its max_steps, this). Default: 600")
     check_every: int = Field(10, ge=1, description="steps between train exact-match checks. Default: 10")
     shuffle_targets: bool = Field(False, description="control: shuffle training targets across commands. "
                                                      "Default: False")
@@ -81,7 +82,6 @@ class StateMachine(nn.Module):
         self.supported_tasks = SUPPORTED_TASKS
         self._init_skeleton("parity" if cfg.skeleton == "parity" else "scan", seed=0)
         self._bound: dict[str, Any] | None = None  # set by fit(): vocabulary binding and the decoded lexicon
-        self._cache: dict[tuple[int, ...], tuple[int, ...] | None] = {}
 
     # -- parameters ---------------------------------------------------------------------------------------------
     def _init_skeleton(self, name: str, seed: int) -> None:
@@ -98,18 +98,22 @@ class StateMachine(nn.Module):
         assert n == skeleton_params(name), (n, name)
 
     # -- binding a task's vocabulary ----------------------------------------------------------------------------
-    def _examples(self, task: Any, split: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    def _examples(self, task: Any, split: str, skeleton: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """(input words, target words): for scan the words between BOS and SEP and the actions before EOS; for
+        parity the whole prefix up to the single supervised position and the label there."""
         words = task.vocab.tokens
         out = []
         for ex in task.splits[split]:
             toks = [words[i] for i in ex.tokens]
-            if ex.prompt_len is not None:
+            if skeleton == "scan":
+                if ex.prompt_len is None:
+                    raise ArenaError(f"state-machine: task {task.name!r} is not generative (no prompt_len)")
                 out.append((tuple(toks[1: ex.prompt_len - 1]), tuple(toks[ex.prompt_len: -1])))
             else:
                 marked = [i for i, m in enumerate(ex.mask) if m]
                 if len(marked) != 1:
-                    raise ArenaError(f"state-machine: task {task.name!r} examples must supervise one position "
-                                     f"(or be generative); got {len(marked)}")
+                    raise ArenaError(f"state-machine: task {task.name!r} examples must supervise exactly one "
+                                     f"position for the parity skeleton; got {len(marked)}")
                 out.append((tuple(toks[: marked[0] + 1]), (toks[marked[0] + 1],)))
         return out
 
@@ -128,7 +132,7 @@ class StateMachine(nn.Module):
                              f"(needs {skeleton!r})")
         if skeleton != self.skeleton:
             self._init_skeleton(skeleton, seed)
-        pairs = self._examples(task, "train")
+        pairs = self._examples(task, "train", skeleton)
         grouping = GROUP_TOKENS if skeleton == "scan" else ()
         in_words = sorted({w for p, _ in pairs for w in p if w not in grouping})
         rows = SKELETONS[skeleton][0]
@@ -148,10 +152,10 @@ class StateMachine(nn.Module):
             id_row.update({vocab.id(g): r for g, r in zip(GROUP_TOKENS, (sk.OPEN_ROW, sk.CLOSE_ROW))
                            if g in vocab.tokens})
         self._bound = {
-            "task": name, "generative": ex0.prompt_len is not None, "in_words": in_words, "out_words": out_words,
+            "task": name, "generative": skeleton == "scan", "in_words": in_words, "out_words": out_words,
             "id_row": id_row, "out_ids": [vocab.id(w) for w in out_words],
-            "bos": ex0.tokens[0], "sep": ex0.tokens[ex0.prompt_len - 1] if ex0.prompt_len else None,
-            "eos": ex0.tokens[-1] if ex0.prompt_len else None, "vocab_size": vocab.size, "lexicon": None,
+            "bos": ex0.tokens[0], "sep": ex0.tokens[ex0.prompt_len - 1] if skeleton == "scan" else None,
+            "eos": ex0.tokens[-1] if skeleton == "scan" else None, "vocab_size": vocab.size, "lexicon": None,
         }
         # emit[arg]: the output symbols an argument stands for (scan); out-of-range arguments are invalid
         self._emit = [(i,) for i in range(len(out_words))] + [()]
@@ -179,7 +183,8 @@ class StateMachine(nn.Module):
         t0 = time.perf_counter()
         data = self._bind(task, seed)
         cfg = self.cfg
-        max_steps = int(max_steps or cfg.max_steps)
+        # the runner's generic step budget is sized for gradient training; ours is at most cfg.max_steps
+        max_steps = min(int(max_steps or cfg.max_steps), cfg.max_steps)
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         with torch.no_grad():  # fresh small random logits per seed
@@ -199,6 +204,7 @@ class StateMachine(nn.Module):
         n_rows, n_roles, n_args, n_tmpl, _ = SKELETONS[self.skeleton]
         used = sorted({w for p, _ in unique for w in p if w >= 0})
         em_cache: dict[tuple, float] = {}
+        cache: dict[tuple, float] = {}  # (sentence, its words' entries, template) -> reward
         train_em, step, history = 0.0, 0, []
         for step in range(1, max_steps + 1):
             beta = cfg.entropy_start * max(0.0, 1.0 - (step - 1) / (cfg.anneal_frac * max_steps))
@@ -207,31 +213,42 @@ class StateMachine(nn.Module):
             cr, ca, ct = pr.cumsum(-1), pa.cumsum(-1), pt.cumsum(-1)
             g_r, g_a, g_t = np.zeros((n_rows, n_roles)), np.zeros((n_rows, n_args)), np.zeros(max(n_tmpl, 1))
             mean_reward = 0.0
+            if len(cache) > 2_000_000:
+                cache.clear()
             for _ in range(cfg.batch_size):
                 bucket = by_len[lengths[rng.integers(len(lengths))]]
-                rows, target = bucket[rng.integers(len(bucket))]
+                sid = int(rng.integers(len(bucket)))
+                rows, target = bucket[sid]
                 types = sorted({w for w in rows if w >= 0})
+
+                def reward(lex: list[tuple[int, int]], t: int) -> float:
+                    key = (rows, t, *[lex[w] for w in types])
+                    r = cache.get(key)
+                    if r is None:
+                        r = cache[key] = self._reward(rows, lex, t, target)
+                    return r
+
                 for _s in range(cfg.samples):
                     lex = [(0, 0)] * n_rows
                     u = rng.random(2 * len(types) + 1)
                     for k, w in enumerate(types):
                         lex[w] = (_draw(cr[w], u[2 * k]), _draw(ca[w], u[2 * k + 1]))
                     t = _draw(ct, u[-1])
-                    mean_reward += self._reward(rows, lex, t, target)
-                    for w in types:
+                    mean_reward += reward(lex, t)
+                    for w in types:  # local expectation: every (role, arg) of w, the other words as sampled
                         keep = lex[w]
                         q = np.empty((n_roles, n_args))
                         for r in range(n_roles):
                             for a in range(n_args):
                                 lex[w] = (r, a)
-                                q[r, a] = self._reward(rows, lex, t, target)
+                                q[r, a] = reward(lex, t)
                         lex[w] = keep
                         q_r, q_a = q @ pa[w], pr[w] @ q
                         q_bar = float(pr[w] @ q_r)
                         g_r[w] += pr[w] * (q_r - q_bar)
                         g_a[w] += pa[w] * (q_a - q_bar)
-                    if n_tmpl:
-                        q_t = np.array([self._reward(rows, lex, k, target) for k in range(n_tmpl)])
+                    if n_tmpl:  # and every template
+                        q_t = np.array([reward(lex, k) for k in range(n_tmpl)])
                         g_t += pt * (q_t - float(pt @ q_t))
             scale = 1.0 / (cfg.batch_size * cfg.samples)
             opt.zero_grad(set_to_none=True)
@@ -255,7 +272,6 @@ class StateMachine(nn.Module):
                     progress(step, info)
                 if train_em >= 1.0:
                     break
-        self._cache.clear()
         self._bound["lexicon"] = self._argmax()
         return {"steps": step, "train_exact_match": train_em, "skeleton": self.skeleton,
                 "params": sum(p.numel() for p in self.parameters()), "lexicon": self.learned_lexicon(),
@@ -270,7 +286,8 @@ class StateMachine(nn.Module):
             return 1.0
         if not out:
             return 0.0
-        overlap = sum(min(out.count(s), target.count(s)) for s in set(target))
+        have, want = Counter(out), Counter(target)
+        overlap = sum(min(n, have[s]) for s, n in want.items())
         return self.cfg.partial_credit * 2.0 * overlap / (len(out) + len(target))
 
     # -- inference ----------------------------------------------------------------------------------------------
@@ -296,17 +313,14 @@ class StateMachine(nn.Module):
         ids = input_ids.tolist()
         for i, row in enumerate(ids):
             if bd["generative"]:
-                if bd["sep"] not in row:
-                    continue
-                s = row.index(bd["sep"])
+                # the prompt is everything before SEP (a row without SEP is executed whole and emits nothing, so
+                # latency measured on arbitrary tokens still times the interpreter)
+                s = row.index(bd["sep"]) if bd["sep"] in row else n
                 prompt = tuple(x for x in row[:s] if x != bd["bos"] and x != self.shape.pad_id)
-                key = (-1,) + prompt
-                if key not in self._cache:
-                    out = self._execute(tuple(bd["id_row"].get(x, -3) for x in prompt), lex, t)
-                    self._cache[key] = None if out is None else tuple(bd["out_ids"][k] for k in out) + (bd["eos"],)
-                out = self._cache[key]
-                if out is None:
+                out = self._execute(tuple(bd["id_row"].get(x, -3) for x in prompt), lex, t)
+                if out is None or s == n:
                     continue
+                out = tuple(bd["out_ids"][k] for k in out) + (bd["eos"],)
                 for j in range(s, min(n, s + len(out))):
                     logits[i, j, out[j - s]] = LOGIT
                 if s + len(out) < n:
