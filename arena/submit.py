@@ -95,7 +95,8 @@ class SubmitResult:
     arch: str | None = None
     failed_check: str | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # recorded in the real database
+    sandbox_runs: list[dict[str, Any]] = field(default_factory=list)  # finished in the sandbox (recorded or not)
     db: str | None = None
     seconds: float = 0.0
     log_tail: str = ""
@@ -266,6 +267,8 @@ def _submit_in(tmp: Path, source: PluginSource, tasks: list[str], url: str, time
             result.arch = e.get("arch")
             if source.kind == "file":
                 plugin["version"] = str(e.get("version"))
+        elif e.get("event") == "run":
+            result.sandbox_runs.append({k: v for k, v in e.items() if k != "event"})
         elif e.get("event") == "check":
             result.checks.append({"name": e["name"], "ok": e["ok"], "detail": _annotate(e["detail"], memory_mb)})
     errors = [e for e in events if e.get("event") == "error"]

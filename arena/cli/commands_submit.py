@@ -48,6 +48,7 @@ def submit(
     command = "arena " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         if not json_out:
+            sub.check_tasks(task_list)  # fail fast on a typo, before announcing anything
             src = sub.resolve_plugin(target, name)
             what = f"{src.label()} (package)" if src.kind == "package" else f"{src.name} (single file)"
             err.print(escape(f"submitting {what}, sha256 {src.sha256[:16]}…; sandbox: {limits['time_limit']:g} s, "

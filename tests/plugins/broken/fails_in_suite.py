@@ -1,5 +1,8 @@
-"""Broken on purpose: passes every conformance check (which uses 12-token inputs) but crashes on longer sequences,
-so it fails during the standard suite's training run, after conformance passed."""
+"""Broken on purpose: passes every conformance check (12-token inputs) but crashes on sequences over 200 tokens.
+
+Submitted with ``--tasks counter-chain,nested-parity`` its first suite run (counter-chain, at most 133 tokens)
+completes and its second (nested-parity, up to ~590 tokens) crashes: the completed run must not be recorded either.
+"""
 
 import torch
 from torch import nn
@@ -18,8 +21,8 @@ class ShortOnly(nn.Module):
         self.prev = nn.Linear(d_model, d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] > 16:
-            raise RuntimeError("sequences longer than 16 tokens are not supported")  # the defect
+        if x.shape[1] > 200:
+            raise RuntimeError("sequences longer than 200 tokens are not supported")  # the defect
         return self.now(x) + self.prev(nn.functional.pad(x, (0, 0, 1, 0))[:, :-1])
 
 

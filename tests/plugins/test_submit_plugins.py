@@ -1,0 +1,183 @@
+"""arena submit: broken plugins are rejected with the failed check named and nothing recorded; a good one is recorded
+with its provenance.
+
+Every submission spawns a sandboxed child that imports torch (a few seconds each), so the broken plugins are
+submitted concurrently once per module and each test then reads its own result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from arena.store import open_store
+from arena.store.models import Metric, Provenance, Run
+from arena.submit import SubmitInputError, resolve_plugin, submit
+
+HERE = Path(__file__).parent
+BROKEN = HERE / "broken"
+HANG_LIMIT = 15.0
+
+# file -> (the check that must be named, a phrase the message must contain, extra submit() arguments)
+CASES = {
+    "noncausal": ("causality", "peeks ahead", {}),
+    "nan_output": ("finite", "NaN", {}),
+    "wrong_shape": ("shape", "expected logits of shape (2, 12, 11), got (2, 12, 12)", {}),
+    "wrong_params": ("param count", "declared 9,824 parameters but the module has 9,856", {}),
+    "syntax_error": ("import", "SyntaxError: invalid syntax (line 6 of syntax_error.py)", {}),
+    "import_error": ("import", "No module named 'arena_no_such_dependency_xyz'", {}),
+    "memory_hog": ("shape", "over the sandbox memory limit of 4096 MB", {}),
+    "hangs": ("time limit", f"did not finish within {HANG_LIMIT:g} s", {"time_limit": HANG_LIMIT}),
+    "fails_in_suite": ("suite:nested-parity", "sequences longer than 200 tokens are not supported",
+                       {"tasks": ["counter-chain", "nested-parity"], "max_steps": 3}),
+}
+
+
+def counts(url: str) -> tuple[int, int, int]:
+    engine = open_store(url)
+    with Session(engine) as s:
+        out = tuple(s.scalar(select(func.count()).select_from(t)) for t in (Run, Metric, Provenance))
+    engine.dispose()
+    return out  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def broken_results(tmp_path_factory):
+    """Submit every broken plugin (three at a time); each gets its own, initially empty, database."""
+    root = tmp_path_factory.mktemp("broken")
+
+    def one(name: str):
+        url = f"sqlite:///{root / (name + '.db')}"
+        counts(url)  # create the schema first, so "no rows" is checked against a real, empty database
+        kwargs = dict(CASES[name][2])
+        kwargs.setdefault("max_steps", 3)
+        t0 = time.monotonic()
+        result = submit(str(BROKEN / f"{name}.py"), db=url, **kwargs)
+        return result, url, time.monotonic() - t0
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        # the slowest first (the hang waits out its limit; the suite one trains), so the rest overlap with them
+        order = ["hangs", "fails_in_suite"] + [n for n in CASES if n not in ("hangs", "fails_in_suite")]
+        futures = {name: pool.submit(one, name) for name in order}
+        return {name: f.result() for name, f in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_broken_plugin_is_rejected_with_its_reason_and_nothing_recorded(broken_results, name):
+    check, phrase, _ = CASES[name]
+    result, url, _ = broken_results[name]
+    assert not result.ok
+    assert result.exit_code == 1
+    assert result.failed_check == check, result.message
+    assert phrase in result.message, result.message
+    assert result.message.endswith("nothing was recorded")
+    assert not result.runs
+    assert counts(url) == (0, 0, 0)
+
+
+def test_the_first_failed_check_is_named_in_the_message(broken_results):
+    result = broken_results["noncausal"][0]
+    assert result.message.startswith("failed check 'causality': logits at positions <= 6 change by")
+    assert [c["name"] for c in result.checks if not c["ok"]] == ["causality"]
+
+
+def test_the_hang_is_stopped_at_the_limit_and_located(broken_results):
+    result, _, seconds = broken_results["hangs"]
+    assert seconds < HANG_LIMIT + 10  # killed, not waited for
+    # usually in the first forward; on a very busy machine the limit may strike while torch is still loading
+    assert "(stopped in check 'shape')" in result.message or "(stopped during loading)" in result.message, \
+        result.message
+
+
+def test_a_completed_suite_run_is_not_kept_when_a_later_one_fails(broken_results):
+    result, url, _ = broken_results["fails_in_suite"]
+    assert all(c["ok"] for c in result.checks) and len(result.checks) == 9  # conformance passed (no step())
+    assert [r["task"] for r in result.sandbox_runs] == ["counter-chain"]  # finished in the sandbox, then dropped
+    assert counts(url) == (0, 0, 0)
+
+
+def test_memory_hog_fails_under_the_limit_not_elsewhere(broken_results):
+    # the 8 GB buffer is never touched, so only the sandbox's address-space limit can make it fail
+    result = broken_results["memory_hog"][0]
+    assert "can't allocate memory" in result.message
+    assert "memory_hog.py:" in result.message and "arena-submit-" not in result.message  # the user's path
+
+
+def test_good_single_file_is_recorded_with_its_provenance(tmp_path):
+    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    path = HERE / "good_shift.py"
+    # counter-chain: short teacher-forced sequences, the quickest suite task (scan-depth is run by the slow test)
+    result = submit(str(path), db=url, tasks=["counter-chain"], max_steps=3, command="arena submit good_shift.py")
+    assert result.ok, result.message
+    assert result.exit_code == 0 and result.arch == "shift-mixer"
+    assert [c["name"] for c in result.checks] == ["config", "build", "shape", "finite", "gradients", "causality",
+                                                  "step == parallel", "param count", "determinism",
+                                                  "flops declared"]
+    assert len(result.runs) == 1
+    engine = open_store(url)
+    with Session(engine) as s:
+        run = s.scalars(select(Run)).one()
+        assert (run.arch, run.task, run.status, run.size) == ("shift-mixer", "counter-chain", "completed", "tiny")
+        assert run.source == "plugin"
+        assert run.plugin_name == "good_shift.py" and run.plugin_version == "1"
+        assert run.plugin_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert run.step == 3 and run.params_total == result.runs[0]["params"] > 0
+        assert run.checkpoint_path is None  # it lived in the deleted sandbox folder
+        assert s.scalar(select(func.count()).select_from(Metric).where(Metric.run_id == run.id)) > 0
+        assert s.get(Provenance, run.id).command == "arena submit good_shift.py"
+    assert counts(url)[0] == 1
+
+
+def test_bad_input_raises_before_anything_runs(tmp_path):
+    with pytest.raises(SubmitInputError, match="no such plugin file"):
+        submit(str(tmp_path / "missing.py"))
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(SubmitInputError, match="must be a .py file"):
+        submit(str(tmp_path / "notes.txt"))
+    with pytest.raises(SubmitInputError, match="built-in architecture, not a plugin"):
+        submit("rnn")
+    with pytest.raises(SubmitInputError, match="no such plugin file or installed plugin 'no-such-plugin'"):
+        submit("no-such-plugin")
+    with pytest.raises(SubmitInputError, match="unknown task 'scan-dept'; did you mean 'scan-depth'"):
+        submit(str(HERE / "good_shift.py"), tasks=["scan-dept"])
+    with pytest.raises(SubmitInputError, match="must be positive"):
+        submit(str(HERE / "good_shift.py"), time_limit=0)
+
+
+def test_file_hash_is_of_its_bytes():
+    src = resolve_plugin(str(HERE / "good_shift.py"))
+    assert src.kind == "file" and src.files == 1
+    assert src.sha256 == hashlib.sha256((HERE / "good_shift.py").read_bytes()).hexdigest()
+
+
+def test_several_specs_in_one_file_need_a_name(tmp_path):
+    two = tmp_path / "two.py"
+    two.write_text((HERE / "good_shift.py").read_text() + "\n\nSECOND = __import__('dataclasses').replace("
+                   "build, name='shift-mixer-2')\n")
+    result = submit(str(two), db=f"sqlite:///{tmp_path / 'a.db'}")
+    assert result.exit_code == 2 and result.failed_check == "spec"
+    assert "several ArchSpecs (shift-mixer, shift-mixer-2); choose one with --name" in result.message
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    code = "import sys; from arena.cli import main; sys.argv[0] = 'arena'; main()"
+    return subprocess.run([sys.executable, "-c", code, "submit", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_exit_codes_and_json(tmp_path):
+    missing = _cli(str(tmp_path / "missing.py"))
+    assert missing.returncode == 2 and "no such plugin file" in missing.stderr
+    bad = _cli(str(BROKEN / "syntax_error.py"), "--json", "--db", f"sqlite:///{tmp_path / 'a.db'}")
+    assert bad.returncode == 1, bad.stderr
+    out = json.loads(bad.stdout)
+    assert out["ok"] is False and out["failed_check"] == "import" and "SyntaxError" in out["message"]
+    assert counts(f"sqlite:///{tmp_path / 'a.db'}") == (0, 0, 0)
