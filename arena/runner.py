@@ -15,6 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -105,14 +106,8 @@ def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = N
             run_id, resumed = prev.id, True
             repo.reopen_run(engine, run_id)
     if run_id is None:
-        run_id = repo.create_run(
-            engine, arch=res.arch.name, arch_version=res.arch.version, arch_kind=res.arch.kind,
-            arch_family=res.arch.family, task=res.task_spec.name, task_version=res.task_spec.version,
-            split=res.task.split, size=None if spec.params else spec.size, seed=spec.seed, config=res.config,
-            config_hash=res.config_hash, source=(plugin or {}).get("source", res.arch.source),
-            plugin_name=(plugin or {}).get("name"), plugin_version=(plugin or {}).get("version"),
-            plugin_sha256=(plugin or {}).get("sha256"), task_specific=res.arch.task_specific)
-    ckpt = checkpoint_dir() / f"run-{run_id}-{res.config_hash[:12]}" / "last.pt"
+        run_id = repo.create_run(engine, **identity(res, plugin))
+    ckpt = checkpoint_path(res.config_hash)
     repo.heartbeat(engine, run_id, checkpoint_path=str(ckpt))
     interrupted = {"flag": False}
 
@@ -122,7 +117,10 @@ def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = N
 
     old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
     try:
-        record = _execute(res, engine, run_id, ckpt, resumed, progress, command)
+        payload = execute(res, ckpt, resumed, progress, command,
+                          beat=lambda step: repo.heartbeat(engine, run_id, step=step))
+        repo.complete_run(engine, run_id, payload["fields"], payload["metrics"], payload["provenance"])
+        record = run_record(repo.get_run(engine, run_id))
     except KeyboardInterrupt:
         repo.end_run(engine, run_id, "interrupted", "interrupted by signal; resume with --resume")
         raise
@@ -144,8 +142,26 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _execute(res: Resolved, engine: Any, run_id: int, ckpt: Path, resumed: bool, progress: Progress,
-             command: str | None) -> dict[str, Any]:
+def checkpoint_path(config_hash: str) -> Path:
+    """Checkpoints are keyed by config hash, so any process (a sweep worker too) can resume the experiment."""
+    return checkpoint_dir() / config_hash[:24] / "last.pt"
+
+
+def identity(res: Resolved, plugin: dict[str, str] | None = None) -> dict[str, Any]:
+    """The columns that say which experiment a run row is."""
+    spec = res.spec
+    return dict(arch=res.arch.name, arch_version=res.arch.version, arch_kind=res.arch.kind,
+                arch_family=res.arch.family, task=res.task_spec.name, task_version=res.task_spec.version,
+                split=res.task.split, size=None if spec.params else spec.size, seed=spec.seed, config=res.config,
+                config_hash=res.config_hash, source=(plugin or {}).get("source", res.arch.source),
+                plugin_name=(plugin or {}).get("name"), plugin_version=(plugin or {}).get("version"),
+                plugin_sha256=(plugin or {}).get("sha256"), task_specific=res.arch.task_specific)
+
+
+def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress, command: str | None,
+            beat: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train, evaluate and measure without touching the database; returns ``{"fields", "metrics", "provenance"}``
+    ready for :func:`arena.store.repo.complete_run` (sweep workers hand this to a single writer)."""
     spec, task, arch = res.spec, res.task, res.arch
     device = spec.device
     wall0 = time.perf_counter()
@@ -157,12 +173,13 @@ def _execute(res: Resolved, engine: Any, run_id: int, ckpt: Path, resumed: bool,
 
     def on_step(state: TrainState, info: dict[str, float]) -> None:
         progress.advance(state.step, info)
-        if time.monotonic() - last_beat[0] > 30:
-            repo.heartbeat(engine, run_id, step=state.step)
+        if beat and time.monotonic() - last_beat[0] > 30:
+            beat(state.step)
             last_beat[0] = time.monotonic()
 
     def on_checkpoint(state: TrainState) -> None:
-        repo.heartbeat(engine, run_id, step=state.step)
+        if beat:
+            beat(state.step)
         last_beat[0] = time.monotonic()
 
     if arch.trainer == "custom":
@@ -237,8 +254,7 @@ def _execute(res: Resolved, engine: Any, run_id: int, ckpt: Path, resumed: bool,
     sha, dirty = git_commit()
     provenance = {"arena_version": __version__, "git_commit": sha, "git_dirty": dirty,
                   "python": sys.version.split()[0], "packages": package_versions(), "command": command}
-    repo.complete_run(engine, run_id, fields, metrics, provenance)
-    return run_record(repo.get_run(engine, run_id))
+    return {"fields": fields, "metrics": metrics, "provenance": provenance}
 
 
 def _num(v: Any) -> float | None:

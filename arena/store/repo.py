@@ -153,3 +153,20 @@ def list_runs(engine: Engine, *, task: str | None = None, arch: str | None = Non
         q = q.limit(limit)
     with Session(engine, expire_on_commit=False) as s:
         return list(s.scalars(q))
+
+
+def record_completed(engine: Engine, ident: dict[str, Any], payload: dict[str, Any]) -> int:
+    """Insert a finished run (identity + ``execute()`` payload) in ONE transaction: the single-writer path of
+    sweeps, where workers compute and only the writer touches the database."""
+
+    def go(s: Session) -> int:
+        fields = dict(payload["fields"])
+        run = Run(status="completed", host=socket.gethostname(), pid=os.getpid(), finished_at=utcnow(),
+                  heartbeat_at=utcnow(), **ident, **fields)
+        run.metrics = [Metric(**m) for m in payload["metrics"]]
+        run.provenance = Provenance(**payload["provenance"])
+        s.add(run)
+        s.flush()
+        return run.id
+
+    return _write(engine, go, "record the completed run")
