@@ -88,7 +88,7 @@ class Backbone(nn.Module):
         self.apply(_init_weights)
         # GPT-2 style: scale residual output projections by 1/sqrt(2 N)
         for name, p in self.named_parameters():
-            if name.endswith(("proj.weight", "out_proj.weight")) and p.dim() == 2:
+            if name.endswith((".proj.weight", ".out_proj.weight")) and p.dim() == 2:
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * shape.n_layers))
         for m in self.modules():  # mixers may re-initialise their own parameters after the generic init
             if m is not self and hasattr(m, "reset_parameters_arena"):
