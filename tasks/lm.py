@@ -35,7 +35,15 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from arena.api import Example, Task, TaskConfig, Vocab
-from arena.lm_data import BENCHMARK_HF_IDS, CORPUS_FILES, CharTokenizer, load_corpus, resolve_data_dir, split_corpus
+from arena.lm_data import (
+    BENCHMARK_HF_IDS,
+    CORPUS_FILES,
+    CharTokenizer,
+    load_corpus,
+    require_benchmarks,
+    resolve_data_dir,
+    split_corpus,
+)
 
 
 class LMConfig(TaskConfig):
@@ -95,6 +103,9 @@ class LMTask(Task):
 
     @cached_property
     def _texts(self) -> tuple[str, str]:
+        # first data access (the runner needs the vocabulary before training): check the benchmarks' data too,
+        # so a missing file stops the run before any training time is spent
+        require_benchmarks(self.cfg.benchmarks, self.data_dir)
         text = load_corpus(self.cfg.corpus, self.data_dir)
         return split_corpus(self.cfg.corpus, text)
 
