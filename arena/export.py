@@ -234,13 +234,13 @@ def leaderboard_columns() -> list[str]:
 
 
 def apply_gate(frame: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
-    """(Re)compute the three ratios: blank where the mean normalized score is below ``gate`` (or unknown).
+    """(Re)compute the three ratios: blank where the mean normalized score is below ``gate``, 0 or unknown.
 
     Latency ratios are also blank when the seeds ran on different hardware ("mixed"): not comparable.
     """
     frame = frame.copy()
     norm = frame["normalized_mean"].astype(float)
-    passed = norm.notna() & (norm >= gate)
+    passed = norm.notna() & (norm >= gate) & (norm > 0)  # even at gate 0, chance level earns no ratio
     for axis, (cost_col, ratio_col, _, unit, _) in COST_AXES.items():
         cost = frame[cost_col].astype(float) / unit
         ok = passed & cost.notna() & (cost > 0)

@@ -116,7 +116,7 @@ def combined_score(frame: pd.DataFrame, w_score: float = 1.0, w_params: float = 
         acc = acc + w * part
     out = acc / total
     norm = frame["normalized_mean"].astype(float)
-    return out.where(norm.notna() & (norm >= gate))
+    return out.where(norm.notna() & (norm >= gate) & (norm > 0))
 
 
 def hardware_labels(runs: pd.DataFrame) -> list[str]:

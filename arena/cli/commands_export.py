@@ -91,8 +91,13 @@ def leaderboard(
         url = f"sqlite:///{path.resolve()}"  # the app may run from another working directory
     env = dict(os.environ, ARENA_DB_URL=url)
     err.print(f"leaderboard on http://{address}:{port} (database {url}); Ctrl-C to stop", highlight=False)
+    cmd = leaderboard_command(url, address, port)
+    if os.name == "posix":  # become the server: Ctrl-C and SIGTERM reach streamlit directly, no orphan left
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(cmd[0], cmd, env)
     try:
-        code = subprocess.call(leaderboard_command(url, address, port), env=env)
+        code = subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         code = 0
     if code not in (0, -2, 130):
