@@ -43,4 +43,5 @@ from arena.cli import commands_core  # noqa: E402,F401
 from arena.cli import commands_data  # noqa: E402,F401
 from arena.cli import commands_eval  # noqa: E402,F401
 from arena.cli import commands_export  # noqa: E402,F401
+from arena.cli import commands_rerun  # noqa: E402,F401
 from arena.cli import commands_submit  # noqa: E402,F401

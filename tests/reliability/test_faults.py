@@ -1,0 +1,156 @@
+"""Faults: SIGKILL at random points never corrupts the database; the run is detected as interrupted at the next
+start and resumes from its checkpoint to exactly the score of an uninterrupted run with the same seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from arena.store import get_run, list_runs, open_store
+from arena.store.repo import mark_stale_runs
+
+ARGS = ["run", "--arch", "rnn", "--task", "scan-depth", "--size", "tiny", "--max-steps", "60",
+        "--set", "task.n_train=300", "--set", "task.n_val=20", "--set", "task.n_test_per_depth=10",
+        "--set", "train.checkpoint_every=5", "--set", "train.eval_every=20", "--set", "latency.enabled=false"]
+
+
+def _cli(args, env, **kw):
+    return subprocess.Popen([sys.executable, "-m", "arena.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _env(tmp_path, name):
+    env = dict(os.environ, ARENA_CHECKPOINT_DIR=str(tmp_path / f"ckpt-{name}"), OMP_NUM_THREADS="1")
+    return env
+
+
+def _scores(db):
+    runs = [r for r in list_runs(open_store(db)) if r.status == "completed"]
+    assert len(runs) == 1, [(r.id, r.status) for r in list_runs(open_store(db))]
+    run = get_run(open_store(db), runs[0].id)
+    return {(m.split, m.name, m.slice_key, m.slice_value): m.value for m in run.metrics}, run
+
+
+def _integrity(path) -> str:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("baseline")
+    db = f"sqlite:///{tmp / 'base.db'}"
+    p = _cli([*ARGS, "--db", db, "--json"], _env(tmp, "base"))
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    return _scores(db)[0]
+
+
+def _trial(tmp_path, baseline, seed: int) -> str:
+    rng = random.Random(seed)
+    dbfile = tmp_path / f"kill-{seed}.db"
+    db = f"sqlite:///{dbfile}"
+    env = _env(tmp_path, f"kill-{seed}")
+    p = _cli([*ARGS, "--db", db], env)
+    # the interpreter + torch import takes a few seconds; kill anywhere from start-up to the end of training
+    time.sleep(rng.uniform(1.0, 12.0))
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    outcome = "before-row"
+    if dbfile.exists():
+        assert _integrity(dbfile) == "ok"
+        engine = open_store(db)
+        mark_stale_runs(engine)  # what every writer does at start
+        statuses = [r.status for r in list_runs(engine)]
+        assert all(s in ("interrupted", "completed") for s in statuses), statuses
+        outcome = statuses[0] if statuses else "before-row"
+    r = _cli([*ARGS, "--db", db, "--resume", "--json"], env)
+    out, err = r.communicate(timeout=600)
+    assert r.returncode == 0, err
+    assert _integrity(dbfile) == "ok"
+    runs = list_runs(open_store(db))
+    if outcome == "interrupted":  # resumed in place: the same row finished, no duplicate
+        assert [x.status for x in runs] == ["completed"], [(x.id, x.status) for x in runs]
+    if outcome != "completed":  # killed after the final commit: nothing to resume, the row is already whole
+        scores, _ = _scores(db)
+        assert scores == baseline, "resumed run did not reach the uninterrupted run's scores"
+    return outcome
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_one_trial(tmp_path, baseline):
+    assert _trial(tmp_path, baseline, 1) in ("before-row", "interrupted", "completed")
+
+
+def test_resume_after_crash_matches_uninterrupted(tmp_path):
+    """In-process version (fast): a crash at step 23 of 40, then resume from the step-20 checkpoint."""
+    import torch
+
+    from arena.blocks import build_model
+    from arena.runner import prepare
+    from arena.spec import RunSpec
+    from arena.train import train
+
+    res = prepare(RunSpec(arch="rnn", task="scan-depth", size="tiny", task_config={"n_train": 200, "n_val": 20}),
+                  overrides=["train.max_steps=40", "train.checkpoint_every=10", "train.eval_every=15"])
+
+    def model():
+        torch.manual_seed(0)
+        return build_model(res.arch, res.shape, res.arch_cfg)
+
+    full = model()
+    train(full, res.task, res.spec.train, 0, checkpoint=tmp_path / "a.pt", config_hash=res.config_hash)
+
+    class Crash(Exception):
+        pass
+
+    def crash(state, info):
+        if state.step == 23:
+            raise Crash
+
+    crashed = model()
+    with pytest.raises(Crash):
+        train(crashed, res.task, res.spec.train, 0, checkpoint=tmp_path / "b.pt", config_hash=res.config_hash,
+              on_step=crash)
+    resumed = model()
+    state = train(resumed, res.task, res.spec.train, 0, checkpoint=tmp_path / "b.pt", resume=True,
+                  config_hash=res.config_hash)
+    assert state.step == 40
+    for (n, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), f"{n} differs after resume"
+
+
+def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
+    from arena.errors import ArenaError
+    from arena.runner import prepare
+    from arena.spec import RunSpec
+    from arena.train import train
+
+    res = prepare(RunSpec(arch="rnn", task="scan-depth", size="tiny", task_config={"n_train": 50, "n_val": 5}),
+                  overrides=["train.max_steps=3"])
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"not a checkpoint")
+    from arena.blocks import build_model
+
+    with pytest.raises(ArenaError, match="unreadable or corrupted"):
+        train(build_model(res.arch, res.shape, res.arch_cfg), res.task, res.spec.train, 0, checkpoint=bad,
+              resume=True, config_hash=res.config_hash)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_ten_trials(tmp_path, baseline):
+    outcomes = [_trial(tmp_path, baseline, seed) for seed in range(10, 20)]
+    # most kills should land mid-training, so resume-from-checkpoint is really exercised
+    assert outcomes.count("interrupted") >= 3, outcomes
+    print("outcomes:", outcomes)
