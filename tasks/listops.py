@@ -1,12 +1,12 @@
 """ListOps as in the Long Range Arena (Tay et al. 2021, arXiv:2011.04006; Nangia & Bowman 2018).
 
 Official generator: google-research/long-range-arena ``lra_benchmarks/data/listops.py`` (SPECS.md §3).
-A tree is built top-down from depth 1: below ``max_depth`` a node is a leaf digit 0-9 with probability
-``value_p`` = 0.25, otherwise an operator (``[MIN``, ``[MAX``, ``[MED``, ``[SM`` = sum mod 10, uniform) with
-2..``max_args`` children (uniform); at ``max_depth`` it is always a leaf. Length counts operators, ``]`` and
-digits. Trees are sampled until ``n_train + n_val + n_test`` *unique* trees with
-``min_length < length < max_length`` exist, then split. MED is ``int(median)`` (the mean of the two middle
-values, truncated, for an even count). 10 classes; chance 0.1.
+A tree is built top-down from depth 1: below ``max_depth`` a node is an operator with probability ``value_p`` =
+0.25 (LRA's ``VALUE_P``: a draw r > 0.25 gives a leaf digit 0-9, uniform), the operator being one of ``[MIN``,
+``[MAX``, ``[MED``, ``[SM`` (sum mod 10), uniform, with 2..``max_args`` children (uniform); at ``max_depth`` it is
+always a leaf. Length counts operators, ``]`` and digits. Trees are sampled until ``n_train + n_val + n_test``
+*unique* trees with ``min_length < length < max_length`` exist, then split. MED is ``int(median)`` (the mean of the
+two middle values, truncated, for an even count). 10 classes; chance 0.1.
 
 * ``listops``: the standard LRA configuration (max_depth 10, max_args 10, lengths 500-2000, 96,000 / 2,000 /
   2,000 trees). Heavy: the data are built only when first used, and the sizes can be lowered with ``--set``.
@@ -35,7 +35,7 @@ Tree = int | tuple[str, list["Tree"]]
 class ListOpsConfig(TaskConfig):
     max_depth: int = Field(10, ge=1, le=20, description="depth at which nodes are forced to be leaves. Default: 10")
     max_args: int = Field(10, ge=2, le=20, description="maximum children of an operator. Default: 10")
-    value_p: float = Field(0.25, gt=0, lt=1, description="probability of a leaf below max_depth. Default: 0.25")
+    value_p: float = Field(0.25, gt=0, lt=1, description="LRA VALUE_P: probability of an operator below max_depth. Default: 0.25")
     min_length: int = Field(500, ge=0, description="trees need length > min_length. Default: 500")
     max_length: int = Field(2000, ge=2, description="trees need length < max_length. Default: 2000")
     n_train: int = Field(96_000, ge=1, le=1_000_000, description="training trees. Default: 96000")
