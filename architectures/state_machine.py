@@ -43,6 +43,7 @@ SKELETONS: dict[str, tuple[int, int, int, int, tuple[str, ...]]] = {
 }
 GROUP_TOKENS = ("(", ")")  # the scan skeleton's grouping symbols (scan-depth brackets): part of the skeleton
 EPSILON = "<eps>"
+TEMPLATES = ("d^a p", "p d^a", "(d p)^a", "(p d)^a", "d p", "p d", "d^a", "p")  # names of sk.scan_unit's templates
 LOGIT = 30.0  # logit of the machine's chosen token in forward()
 
 
@@ -117,6 +118,10 @@ class StateMachine(nn.Module):
                 out.append((tuple(toks[: marked[0] + 1]), (toks[marked[0] + 1],)))
         return out
 
+    def bind(self, task: Any, seed: int = 0) -> None:
+        """Bind a task's vocabulary (choose the skeleton, map words to rows) without training."""
+        self._bind(task, seed)
+
     def _bind(self, task: Any, seed: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
         name = getattr(task, "name", "")
         if name not in SUPPORTED_TASKS:
@@ -155,7 +160,7 @@ class StateMachine(nn.Module):
             "task": name, "generative": skeleton == "scan", "in_words": in_words, "out_words": out_words,
             "id_row": id_row, "out_ids": [vocab.id(w) for w in out_words],
             "bos": ex0.tokens[0], "sep": ex0.tokens[ex0.prompt_len - 1] if skeleton == "scan" else None,
-            "eos": ex0.tokens[-1] if skeleton == "scan" else None, "vocab_size": vocab.size, "lexicon": None,
+            "eos": ex0.tokens[-1] if skeleton == "scan" else None, "vocab_size": vocab.size,
         }
         # emit[arg]: the output symbols an argument stands for (scan); out-of-range arguments are invalid
         self._emit = [(i,) for i in range(len(out_words))] + [()]
@@ -272,7 +277,6 @@ class StateMachine(nn.Module):
                     progress(step, info)
                 if train_em >= 1.0:
                     break
-        self._bound["lexicon"] = self._argmax()
         return {"steps": step, "train_exact_match": train_em, "skeleton": self.skeleton,
                 "params": sum(p.numel() for p in self.parameters()), "lexicon": self.learned_lexicon(),
                 "skeleton_size": self.skeleton_size(), "n_learned_bits": self.n_learned_bits(),
@@ -293,9 +297,9 @@ class StateMachine(nn.Module):
     # -- inference ----------------------------------------------------------------------------------------------
     def predict(self, words: list[str] | tuple[str, ...]) -> list[str] | None:
         """The argmax lexicon's output for an input (words between BOS and SEP, or the whole prefix for parity)."""
-        if self._bound is None or self._bound["lexicon"] is None:
+        if self._bound is None:
             return None
-        lex, t = self._bound["lexicon"]
+        lex, t = self._argmax()
         row_of = {w: r for r, w in enumerate(self._bound["in_words"])}
         if self.skeleton == "scan":
             row_of.update(dict(zip(GROUP_TOKENS, (sk.OPEN_ROW, sk.CLOSE_ROW))))
@@ -306,10 +310,10 @@ class StateMachine(nn.Module):
         b, n = input_ids.shape
         v = self._bound["vocab_size"] if self._bound else self.shape.vocab_size
         logits = torch.zeros(b, n, v)
-        if self._bound is None or self._bound["lexicon"] is None:
+        if self._bound is None:
             return logits
         bd = self._bound
-        lex, t = bd["lexicon"]
+        lex, t = self._argmax()
         ids = input_ids.tolist()
         for i, row in enumerate(ids):
             if bd["generative"]:
@@ -359,8 +363,37 @@ class StateMachine(nn.Module):
             entries[w] = f"{name}({a})" if a else name
         out: dict[str, Any] = {"words": entries}
         if self.skeleton == "scan":
-            out["template"] = ("d^a p", "p d^a", "(d p)^a", "(p d)^a", "d p", "p d", "d^a", "p")[t]
+            out["template"] = TEMPLATES[t]
         return out
+
+    def load_lexicon(self, lexicon: dict[str, Any]) -> None:
+        """Set the logits so the argmax is a given lexicon (the format of :meth:`learned_lexicon`); needs ``bind``."""
+        assert self._bound is not None, "bind(task) first"
+        role_names = SKELETONS[self.skeleton][4]
+        syms = self._bound["out_words"] + [EPSILON]
+        ops = ("XOR", "AND", "OR", "XNOR")
+        with torch.no_grad():
+            for p in self.parameters():
+                p.zero_()
+            for w, entry in lexicon["words"].items():
+                name, _, arg = entry.rstrip(")").partition("(")
+                row = self._bound["in_words"].index(w)
+                if name in ("PRIM", "DIR"):
+                    a = syms.index(arg)
+                elif name in ("AMUL", "LOOP"):
+                    a = int(arg[1:]) - 1
+                elif name == "CONJ":
+                    a = ("keep", "swap").index(arg)
+                elif name == "LIT":
+                    a = int(arg)
+                elif name == "OP":
+                    a = ops.index(arg)
+                else:
+                    a = 0
+                self.role_logits[row, role_names.index(name)] = 10.0
+                self.arg_logits[row, a] = 10.0
+            if self.template_logits is not None:
+                self.template_logits[list(TEMPLATES).index(lexicon["template"])] = 10.0
 
     def skeleton_size(self) -> dict[str, int]:
         return sk.skeleton_size(self.skeleton)
