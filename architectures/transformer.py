@@ -41,6 +41,7 @@ try:  # optional CUDA fast path; never needed on CPU
     from flash_attn import flash_attn_func  # type: ignore[import-not-found]
 except Exception:  # pragma: no cover - depends on the install
     flash_attn_func = None
+HAS_FLASH_ATTN = flash_attn_func is not None  # for ``arena doctor``: used only on CUDA with fp16/bf16 inputs
 
 SOFTMAX_FLOPS = 5.0  # max-subtract, exp, sum, divide, scale: per attention score
 
