@@ -266,7 +266,7 @@ def _submit_in(tmp: Path, source: PluginSource, tasks: list[str], url: str, time
         if e.get("event") == "loaded":
             result.arch = e.get("arch")
             if source.kind == "file":
-                plugin["version"] = str(e.get("version"))
+                plugin["version"] = str(e.get("plugin_version"))
         elif e.get("event") == "run":
             result.sandbox_runs.append({k: v for k, v in e.items() if k != "event"})
         elif e.get("event") == "check":
@@ -494,7 +494,8 @@ def _worker(request_path: str, result_fd: int) -> int:
     except _Rejected as exc:
         emit(event="error", check=exc.check, detail=exc.detail, exit_code=exc.exit_code)
         return 1
-    emit(event="loaded", arch=spec.name, version=version, kind=spec.kind, family=spec.family)
+    emit(event="loaded", arch=spec.name, version=spec.version, plugin_version=version, kind=spec.kind,
+         family=spec.family)
     plugin = dict(req["plugin"], version=req["plugin"]["version"] or version)
     policy = _policy(spec)
     if policy:

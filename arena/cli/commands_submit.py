@@ -82,7 +82,8 @@ def submit(
 def _print_event(e: dict[str, Any]) -> None:
     kind = e.get("event")
     if kind == "loaded":
-        err.print(escape(f"loaded {e['arch']} ({e['kind']}, family {e['family']}, version {e['version']})"),
+        err.print(escape(f"loaded {e['arch']} version {e['version']} ({e['kind']}, family {e['family']}; plugin "
+                         f"version {e['plugin_version']})"),
                   highlight=False)
     elif kind == "check":
         mark = "[green]PASS[/]" if e["ok"] else "[red]FAIL[/]"

@@ -50,31 +50,54 @@ def counts(url: str) -> tuple[int, int, int]:
     return out  # type: ignore[return-value]
 
 
+def _two_specs(folder: Path) -> Path:
+    two = folder / "two.py"
+    two.write_text((HERE / "good_shift.py").read_text() + "\n\nSECOND = __import__('dataclasses').replace("
+                   "build, name='shift-mixer-2')\n")
+    return two
+
+
+# besides the broken plugins: a good one (recorded) and a file with two specs (ambiguous without --name)
+EXTRA = {
+    "good_shift": (HERE / "good_shift.py",
+                   # counter-chain: short teacher-forced sequences, the quickest suite task (the slow test runs the
+                   # default scan-depth)
+                   {"tasks": ["counter-chain"], "command": "arena submit good_shift.py"}),
+    "two_specs": (None, {}),
+}
+
+
 @pytest.fixture(scope="module")
-def broken_results(tmp_path_factory):
-    """Submit every broken plugin (three at a time); each gets its own, initially empty, database."""
-    root = tmp_path_factory.mktemp("broken")
+def results(tmp_path_factory):
+    """Submit every plugin above (three at a time); each gets its own, initially empty, database."""
+    root = tmp_path_factory.mktemp("submissions")
 
     def one(name: str):
         url = f"sqlite:///{root / (name + '.db')}"
         counts(url)  # create the schema first, so "no rows" is checked against a real, empty database
-        kwargs = dict(CASES[name][2])
+        if name in CASES:
+            path, kwargs = BROKEN / f"{name}.py", dict(CASES[name][2])
+        else:
+            path, kwargs = EXTRA[name]
+            path = path or _two_specs(root)
+            kwargs = dict(kwargs)
         kwargs.setdefault("max_steps", 3)
         t0 = time.monotonic()
-        result = submit(str(BROKEN / f"{name}.py"), db=url, **kwargs)
+        result = submit(str(path), db=url, **kwargs)
         return result, url, time.monotonic() - t0
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        # the slowest first (the hang waits out its limit; the suite one trains), so the rest overlap with them
-        order = ["hangs", "fails_in_suite"] + [n for n in CASES if n not in ("hangs", "fails_in_suite")]
+        # the slowest first (the hang waits out its limit; the suites train), so the rest overlap with them
+        order = ["hangs", "fails_in_suite", "good_shift"] + [n for n in [*CASES, *EXTRA]
+                                                             if n not in ("hangs", "fails_in_suite", "good_shift")]
         futures = {name: pool.submit(one, name) for name in order}
         return {name: f.result() for name, f in futures.items()}
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_broken_plugin_is_rejected_with_its_reason_and_nothing_recorded(broken_results, name):
+def test_broken_plugin_is_rejected_with_its_reason_and_nothing_recorded(results, name):
     check, phrase, _ = CASES[name]
-    result, url, _ = broken_results[name]
+    result, url, _ = results[name]
     assert not result.ok
     assert result.exit_code == 1
     assert result.failed_check == check, result.message
@@ -84,39 +107,37 @@ def test_broken_plugin_is_rejected_with_its_reason_and_nothing_recorded(broken_r
     assert counts(url) == (0, 0, 0)
 
 
-def test_the_first_failed_check_is_named_in_the_message(broken_results):
-    result = broken_results["noncausal"][0]
+def test_the_first_failed_check_is_named_in_the_message(results):
+    result = results["noncausal"][0]
     assert result.message.startswith("failed check 'causality': logits at positions <= 6 change by")
     assert [c["name"] for c in result.checks if not c["ok"]] == ["causality"]
 
 
-def test_the_hang_is_stopped_at_the_limit_and_located(broken_results):
-    result, _, seconds = broken_results["hangs"]
+def test_the_hang_is_stopped_at_the_limit_and_located(results):
+    result, _, seconds = results["hangs"]
     assert seconds < HANG_LIMIT + 10  # killed, not waited for
     # usually in the first forward; on a very busy machine the limit may strike while torch is still loading
     assert "(stopped in check 'shape')" in result.message or "(stopped during loading)" in result.message, \
         result.message
 
 
-def test_a_completed_suite_run_is_not_kept_when_a_later_one_fails(broken_results):
-    result, url, _ = broken_results["fails_in_suite"]
+def test_a_completed_suite_run_is_not_kept_when_a_later_one_fails(results):
+    result, url, _ = results["fails_in_suite"]
     assert all(c["ok"] for c in result.checks) and len(result.checks) == 9  # conformance passed (no step())
     assert [r["task"] for r in result.sandbox_runs] == ["counter-chain"]  # finished in the sandbox, then dropped
     assert counts(url) == (0, 0, 0)
 
 
-def test_memory_hog_fails_under_the_limit_not_elsewhere(broken_results):
+def test_memory_hog_fails_under_the_limit_not_elsewhere(results):
     # the 8 GB buffer is never touched, so only the sandbox's address-space limit can make it fail
-    result = broken_results["memory_hog"][0]
+    result = results["memory_hog"][0]
     assert "can't allocate memory" in result.message
     assert "memory_hog.py:" in result.message and "arena-submit-" not in result.message  # the user's path
 
 
-def test_good_single_file_is_recorded_with_its_provenance(tmp_path):
-    url = f"sqlite:///{tmp_path / 'arena.db'}"
+def test_good_single_file_is_recorded_with_its_provenance(results):
+    result, url, _ = results["good_shift"]
     path = HERE / "good_shift.py"
-    # counter-chain: short teacher-forced sequences, the quickest suite task (scan-depth is run by the slow test)
-    result = submit(str(path), db=url, tasks=["counter-chain"], max_steps=3, command="arena submit good_shift.py")
     assert result.ok, result.message
     assert result.exit_code == 0 and result.arch == "shift-mixer"
     assert [c["name"] for c in result.checks] == ["config", "build", "shape", "finite", "gradients", "causality",
@@ -159,13 +180,11 @@ def test_file_hash_is_of_its_bytes():
     assert src.sha256 == hashlib.sha256((HERE / "good_shift.py").read_bytes()).hexdigest()
 
 
-def test_several_specs_in_one_file_need_a_name(tmp_path):
-    two = tmp_path / "two.py"
-    two.write_text((HERE / "good_shift.py").read_text() + "\n\nSECOND = __import__('dataclasses').replace("
-                   "build, name='shift-mixer-2')\n")
-    result = submit(str(two), db=f"sqlite:///{tmp_path / 'a.db'}")
+def test_several_specs_in_one_file_need_a_name(results):
+    result, url, _ = results["two_specs"]
     assert result.exit_code == 2 and result.failed_check == "spec"
     assert "several ArchSpecs (shift-mixer, shift-mixer-2); choose one with --name" in result.message
+    assert counts(url) == (0, 0, 0)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

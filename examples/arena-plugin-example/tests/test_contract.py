@@ -1,9 +1,9 @@
 """The plugin's contract tests: arena's public conformance suite, plus checks of this mixer's own claims."""
 
 import torch
+from arena_plugin_example.gla import SPEC, GLAConfig, GLAMixer, gla_params
 
 from arena.testing import assert_conforms, check_architecture
-from arena_plugin_example.gla import SPEC, GLAConfig, GLAMixer, gla_params
 
 
 def test_conforms_from_the_spec_object():
