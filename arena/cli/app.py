@@ -21,7 +21,9 @@ def main() -> None:
     from rich.console import Console
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ArenaError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         sys.exit(exc.exit_code)

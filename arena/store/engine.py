@@ -59,6 +59,7 @@ def open_store(url: str | None = None, *, readonly: bool = False, migrate: bool 
                     path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise StoreError(f"cannot create the folder for database {path}: {exc.strerror}") from None
+                _check_writable(path)
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     else:
         kwargs["pool_pre_ping"] = True
@@ -76,6 +77,16 @@ def open_store(url: str | None = None, *, readonly: bool = False, migrate: bool 
     if migrate and not readonly:
         ensure_schema(engine)
     return engine
+
+
+def _check_writable(path: Path) -> None:
+    """SQLite in WAL mode needs to write the file and create -wal/-shm beside it: say so before it fails vaguely."""
+    folder = path.parent
+    read_only_fs = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    if read_only_fs or not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        where = "is on a read-only filesystem" if read_only_fs else "is read-only"
+        raise StoreError(f"database {path} {where}; arena needs to write runs there (use --db to record "
+                         "elsewhere, or open it read-only with the leaderboard)")
 
 
 def _sqlite_pragmas(dbapi_conn, readonly: bool) -> None:
