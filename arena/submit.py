@@ -93,6 +93,7 @@ class SubmitResult:
     message: str
     plugin: dict[str, Any]
     arch: str | None = None
+    loaded_from: str | None = None  # the file the factory was defined in, as the child saw it
     failed_check: str | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)  # recorded in the real database
@@ -264,7 +265,7 @@ def _submit_in(tmp: Path, source: PluginSource, tasks: list[str], url: str, time
     result.log_tail = log[-LOG_TAIL:]
     for e in events:
         if e.get("event") == "loaded":
-            result.arch = e.get("arch")
+            result.arch, result.loaded_from = e.get("arch"), e.get("file")
             if source.kind == "file":
                 plugin["version"] = str(e.get("plugin_version"))
         elif e.get("event") == "run":
@@ -495,7 +496,7 @@ def _worker(request_path: str, result_fd: int) -> int:
         emit(event="error", check=exc.check, detail=exc.detail, exit_code=exc.exit_code)
         return 1
     emit(event="loaded", arch=spec.name, version=spec.version, plugin_version=version, kind=spec.kind,
-         family=spec.family)
+         family=spec.family, file=_source_of(spec.factory))
     plugin = dict(req["plugin"], version=req["plugin"]["version"] or version)
     policy = _policy(spec)
     if policy:
@@ -535,6 +536,15 @@ def _worker(request_path: str, result_fd: int) -> int:
              normalized_score=rec["normalized_score"], steps=rec["steps"])
     emit(event="done", runs=recorded)
     return 0
+
+
+def _source_of(obj: Any) -> str | None:
+    import inspect
+
+    try:
+        return inspect.getsourcefile(obj)
+    except (TypeError, OSError):
+        return None
 
 
 class _Rejected(Exception):

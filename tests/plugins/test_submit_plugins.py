@@ -140,6 +140,7 @@ def test_good_single_file_is_recorded_with_its_provenance(results):
     path = HERE / "good_shift.py"
     assert result.ok, result.message
     assert result.exit_code == 0 and result.arch == "shift-mixer"
+    assert result.loaded_from == str(path)  # the private copy that ran is reported under the user's path
     assert [c["name"] for c in result.checks] == ["config", "build", "shape", "finite", "gradients", "causality",
                                                   "step == parallel", "param count", "determinism",
                                                   "flops declared"]
@@ -200,3 +201,42 @@ def test_cli_exit_codes_and_json(tmp_path):
     out = json.loads(bad.stdout)
     assert out["ok"] is False and out["failed_check"] == "import" and "SyntaxError" in out["message"]
     assert counts(f"sqlite:///{tmp_path / 'a.db'}") == (0, 0, 0)
+
+
+def _fake_dist(site: Path, dist: str, version: str, module: str, source: str, arch: str) -> None:
+    """A minimal installed distribution (dist-info + package) exposing one arena.architectures entry point."""
+    (site / module).mkdir(parents=True)
+    (site / module / "__init__.py").write_text(source)
+    info = site / f"{dist}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[arena.architectures]\n{arch} = {module}:build\n")
+
+
+def test_package_is_found_by_arch_or_distribution_name_and_hashed_without_importing(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    source = (HERE / "good_shift.py").read_text().replace('"shift-mixer"', '"fake-shift"') + \
+        "\nraise RuntimeError('the parent must not import plugin code')\n"
+    _fake_dist(site, "fakeplug", "0.2", "fakeplug", source, "fake-shift")
+    monkeypatch.syspath_prepend(str(site))
+    by_arch, by_dist = resolve_plugin("fake-shift"), resolve_plugin("fakeplug")
+    assert by_arch == by_dist
+    assert (by_arch.kind, by_arch.name, by_arch.version, by_arch.arch) == ("package", "fakeplug", "0.2", "fake-shift")
+    file_hash = hashlib.sha256(source.encode()).hexdigest()
+    assert by_arch.sha256 == hashlib.sha256(f"fakeplug/__init__.py\0{file_hash}\n".encode()).hexdigest()
+    with pytest.raises(SubmitInputError, match="has no architecture named 'other'; it exposes fake-shift"):
+        resolve_plugin("fakeplug", name="other")
+
+
+def test_package_that_fails_to_import_is_rejected(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    _fake_dist(site, "brokenplug", "1.0", "brokenplug", "import arena_no_such_dependency_xyz\n", "broken-plug")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))  # the child finds the package the same way
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    counts(url)
+    result = submit("brokenplug", db=url)
+    assert result.exit_code == 1 and result.failed_check == "import"
+    assert "ModuleNotFoundError: No module named 'arena_no_such_dependency_xyz'" in result.message
+    assert result.plugin["name"] == "brokenplug" and result.plugin["version"] == "1.0"
+    assert counts(url) == (0, 0, 0)
