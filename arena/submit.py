@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -359,9 +360,7 @@ def _run_child(tmp: Path, time_limit: float, memory_mb: int,
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     limit = int(memory_mb) * 1024 * 1024
 
-    def limits() -> None:  # runs in the child between fork and exec
-        import resource
-
+    def limits() -> None:  # runs in the child between fork and exec: no imports or locks here, C calls only
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
