@@ -1,0 +1,118 @@
+"""Sweep commands: ``arena sweep SPEC.yaml`` and ``arena succinctness``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from arena.cli.app import app
+from arena.errors import ArenaError
+
+
+def _executor_opts(executor: str, workers: int | None) -> int:
+    if executor not in ("local", "dask"):
+        raise ArenaError(f"--executor must be local or dask, got {executor!r}")
+    if workers is not None and workers < 1:
+        raise ArenaError(f"--workers must be >= 1, got {workers}")
+    return workers or 1
+
+
+@app.command()
+def sweep(
+    spec_path: str = typer.Argument(..., metavar="SPEC.yaml", help="sweep spec (see sweeps/*.yaml)"),
+    executor: str = typer.Option("local", "--executor", help="local (process pool) | dask"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 "
+                                         "(default: a LocalCluster on 127.0.0.1)"),
+    workers: int | None = typer.Option(None, "--workers", help="worker processes (default 1)"),
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list the runs (and which are already done); run nothing"),
+    json_out: bool = typer.Option(False, "--json", help="no progress bar; print a summary JSON as the last line"),
+) -> None:
+    """Run a grid of experiments; finished config hashes are skipped, so rerunning resumes."""
+    from arena.sweep import expand, load_spec, run_jobs
+
+    n = _executor_opts(executor, workers)
+    spec = load_spec(spec_path)
+    jobs = expand(spec)
+    if dry_run:
+        from arena.store import find_completed, open_store
+
+        engine = open_store(db)
+        rows = [{"config_hash": j.config_hash, "run": j.label,
+                 "completed": find_completed(engine, j.config_hash) is not None} for j in jobs]
+        if json_out:
+            print(json.dumps(rows))
+        else:
+            for r in rows:
+                print(f"{'done' if r['completed'] else 'todo'}  {r['config_hash'][:12]}  {r['run']}")
+        return
+    summary = run_jobs(jobs, db=db, executor=executor, scheduler=scheduler, workers=n, progress=not json_out,
+                       name=spec.name)
+    out = {"name": spec.name, **summary.as_dict()}
+    if json_out:
+        print(json.dumps(out))
+    else:
+        print(f"{spec.name}: {summary.total} runs: {summary.skipped} already completed, {summary.done} done, "
+              f"{summary.failed} failed in {summary.seconds:.1f} s")
+        for h, e in summary.errors.items():
+            print(f"  failed {h[:12]}: {e}")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def succinctness(
+    task: str = typer.Option(..., "--task", help="counter-chain | nested-parity | scan-depth (any depth-knob task)"),
+    archs: str = typer.Option("rnn,transformer,mamba", "--archs", help="comma-separated architectures"),
+    depths: str = typer.Option("1-4", "--depths", help="e.g. 1-4 or 1,2,3"),
+    target: float = typer.Option(0.95, "--target", help="score (task metric on the headline split) to reach"),
+    ladder: str = typer.Option("8-128", "--ladder", help="d_model ladder: LO-HI in x sqrt(2) steps, or a comma list"),
+    seeds: int = typer.Option(3, "--seeds", help="seeds per size; pass = ceil(2/3 of them) reach the target"),
+    lrs: str = typer.Option("1e-3", "--lrs", help="comma-separated learning rates (a size passes if any LR does)"),
+    n_layers: str = typer.Option("", "--n-layers", help="per-arch layers, e.g. rnn=1,transformer=2 (default: preset)"),
+    variant: str | None = typer.Option(None, "--variant", help="nested-parity: mem | flat"),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE override for every run (task.X, train.X, arch.X)"),
+    max_steps: int = typer.Option(300, "--max-steps", help="training steps per run"),
+    executor: str = typer.Option("local", "--executor", help="local | dask"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address"),
+    workers: int | None = typer.Option(None, "--workers", help="worker processes (default 1)"),
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL"),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="minutes; then stop and write what is known "
+                                            "(unfinished searches are marked; rerun to continue)"),
+    out: str = typer.Option("results", "--out", help="folder for succinctness_<task>.csv/.png"),
+    json_out: bool = typer.Option(False, "--json", help="print the table and fits as JSON"),
+) -> None:
+    """Smallest size reaching --target in >= 2 of 3 seeds per (arch, depth), by bisection; fit exp vs poly."""
+    from arena.succinctness import SuccinctnessConfig, parse_depths, parse_ladder, run_succinctness
+
+    n = _executor_opts(executor, workers)
+    layers: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in n_layers.split(","))):
+        k, sep, v = part.partition("=")
+        if not sep or not v.isdigit():
+            raise ArenaError(f"--n-layers expects ARCH=N pairs, got {part!r}")
+        layers[k] = int(v)
+    try:
+        lr_list = [float(x) for x in lrs.split(",") if x.strip()]
+    except ValueError:
+        raise ArenaError(f"--lrs expects comma-separated numbers, got {lrs!r}") from None
+    cfg = SuccinctnessConfig(task=task, archs=[a.strip() for a in archs.split(",") if a.strip()],
+                             depths=parse_depths(depths), target=target, ladder=parse_ladder(ladder), seeds=seeds,
+                             lrs=lr_list, n_layers=layers, variant=variant, overrides=list(set_),
+                             max_steps=max_steps, time_limit_s=None if time_limit is None else time_limit * 60)
+    result = run_succinctness(cfg, db=db, executor=executor, scheduler=scheduler, workers=n, out_dir=out,
+                              progress=not json_out)
+    if json_out:
+        print(json.dumps(result, default=str))
+    else:
+        from arena.succinctness import CAVEATS
+
+        for row in result["rows"]:
+            print(f"{row['arch']:>12} d={row['depth']}  P*={row['p_star'] if row['reached'] else '> ' + str(row['p_star_lower'])}"
+                  f"  state={row['state_size']}  d_model*={row['d_model']}")
+        for arch, f in result["fits"].items():
+            print(f"{arch}: {f['preferred']} (exp R2 {f['exp']['r2']}, poly R2 {f['poly']['r2']})"
+                  if f.get("preferred") else f"{arch}: too few reached depths to fit")
+        print("caveats:\n" + "\n".join(f"  {i}. {c}" for i, c in enumerate(CAVEATS, 1)))
+        print(f"wrote {result['csv']} and {result['png']}")

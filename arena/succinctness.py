@@ -1,0 +1,417 @@
+"""Succinctness: the smallest model that solves a task at depth d, for each architecture, and how it grows with d.
+
+Protocol (SPECS.md §2, "parameters needed vs d"): for each (arch, d), P*(arch, d) is the smallest non-embedding
+parameter count on a width ladder (d_model in x sqrt(2) steps) whose runs reach the target score on held-out data
+in >= 2 of 3 seeds (a seed succeeds if any learning rate of the grid does). The ladder is searched by bisection
+(assuming success is monotone in width), not the full grid, and seeds are run lazily (the third seed only when the
+first two disagree). Every run goes through the sweep machinery, so it is recorded in the database and a rerun of
+the same command skips finished runs. Then log2 P* is fitted against d (exponential growth) and against log2 d
+(polynomial growth) by least squares, compared by R^2 and AIC, with bootstrap CIs on the slopes.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from arena.errors import ArenaError
+from arena.sweep import Job, run_jobs
+
+CAVEATS = (
+    "Trained size is only an UPPER bound on the smallest model that can represent the solution: optimisation "
+    "failures (few steps, one LR, CPU budget) inflate P*.",
+    "Units are float32 parameters and state floats, not bits: one float can carry more than one bit, so the "
+    "2^d-bit lower bounds constrain bits, and we report units.",
+    "Sequence length grows like 2^d, so FLOPs and latency grow with d for every architecture, not only the "
+    "ones whose size grows.",
+    "Compressive memory is lossy: compressive attention should sit between the transformer and the RNN on CC and "
+    "NP-mem once the block length exceeds its memory.",
+)
+
+TARGET_NOTE = "score = the task metric on its headline split (counter-chain: per-bit accuracy; nested-parity: " \
+              "label accuracy)"
+
+
+def parse_depths(text: str) -> list[int]:
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            lo, sep, hi = part.partition("-")
+            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        raise ArenaError(f"--depths expects e.g. 1-4 or 1,2,3, got {text!r}") from None
+    if not out or min(out) < 0:
+        raise ArenaError(f"--depths expects non-negative depths, got {text!r}")
+    return sorted(set(out))
+
+
+def parse_ladder(text: str) -> list[int]:
+    """``LO-HI`` -> d_model values LO, LO*sqrt2, ... <= HI (rounded, deduplicated); or an explicit comma list."""
+    try:
+        if "-" in text and "," not in text:
+            lo, hi = (int(x) for x in text.split("-"))
+            vals, x = [], float(lo)
+            while round(x) <= hi:
+                vals.append(int(round(x)))
+                x *= math.sqrt(2)
+        else:
+            vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ArenaError(f"--ladder expects LO-HI or a comma list of widths, got {text!r}") from None
+    vals = sorted(set(vals))
+    if not vals or vals[0] < 1:
+        raise ArenaError(f"--ladder gives no positive widths: {text!r}")
+    return vals
+
+
+@dataclass
+class SuccinctnessConfig:
+    task: str
+    archs: list[str]
+    depths: list[int]
+    target: float = 0.95
+    ladder: list[int] = field(default_factory=lambda: parse_ladder("8-128"))
+    seeds: int = 3
+    lrs: list[float] = field(default_factory=lambda: [1e-3])
+    n_layers: dict[str, int] = field(default_factory=dict)
+    variant: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    max_steps: int = 300
+    time_limit_s: float | None = None
+
+    @property
+    def need(self) -> int:
+        """Seeds that must succeed: 2 of 3 (ceil of two thirds in general)."""
+        return max(1, math.ceil(2 * self.seeds / 3))
+
+    @property
+    def label(self) -> str:
+        return self.task + (f"-{self.variant}" if self.variant else "")
+
+
+@dataclass
+class Search:
+    """Bisection for the smallest passing ladder index in [lo, hi); hi == len(ladder) means none passed yet."""
+
+    arch: str
+    depth: int
+    widths: list[int]
+    lo: int = 0
+    hi: int = -1
+    cur: int | None = None
+    k: int = 0  # seeds in play at the current probe
+    outcomes: dict[int, tuple[bool, int]] = field(default_factory=dict)  # index -> (passed, seeds that succeeded)
+    runs: int = 0
+    done: bool = False
+
+    def __post_init__(self) -> None:
+        if self.hi < 0:
+            self.hi = len(self.widths)
+
+
+def _width_step(arch: str, overrides: list[str]) -> int:
+    from arena.registry import get_arch
+
+    spec = get_arch(arch)
+    fields = spec.config.model_fields
+    heads = 1
+    if "n_heads" in fields:
+        heads = int(fields["n_heads"].default or 1)
+        for o in overrides:
+            k, _, v = o.partition("=")
+            if k.strip() in ("arch.n_heads", "n_heads"):
+                heads = int(v)
+    return heads
+
+
+def _job(cfg: SuccinctnessConfig, arch: str, depth: int, width: int, seed: int, lr: float,
+         cache: dict[tuple, Job]) -> Job:
+    key = (arch, depth, width, seed, lr)
+    if key in cache:
+        return cache[key]
+    from arena.runner import prepare
+    from arena.spec import RunSpec
+
+    task_cfg: dict[str, Any] = {"depth": depth}
+    if cfg.variant:
+        task_cfg["variant"] = cfg.variant
+    train = {"max_steps": cfg.max_steps, "lr": lr, "eval_every": max(10, cfg.max_steps // 6),
+             "warmup_steps": min(100, cfg.max_steps // 10), "checkpoint_every": max(50, cfg.max_steps // 2)}
+    rs = RunSpec(arch=arch, task=cfg.task, split=None, size="small", d_model=width,
+                 n_layers=cfg.n_layers.get(arch), seed=seed, task_config=task_cfg, train=train,
+                 latency={"enabled": False})
+    res = prepare(rs, cfg.overrides)
+    job = Job(res.spec.model_dump(mode="json"), (), res.config_hash,
+              f"{arch} d={depth} width={width} seed={seed} lr={lr:g}")
+    cache[key] = job
+    return job
+
+
+def _widths(cfg: SuccinctnessConfig, arch: str) -> list[int]:
+    step = _width_step(arch, cfg.overrides)
+    return sorted({max(step, int(math.ceil(w / step) * step)) for w in cfg.ladder})
+
+
+def _advance(cfg: SuccinctnessConfig, s: Search, scores: dict[str, float | None], failed: set[str],
+             cache: dict[tuple, Job]) -> list[Job]:
+    """Move the search as far as known scores allow; return the jobs whose results are needed next."""
+    while not s.done:
+        if s.cur is None:
+            if s.lo >= s.hi:
+                s.done = True
+                return []
+            s.cur, s.k = (s.lo + s.hi) // 2, cfg.need
+        width = s.widths[s.cur]
+        needed, succ = [], 0
+        for seed in range(s.k):
+            seed_ok, missing = False, []
+            for lr in cfg.lrs:
+                j = _job(cfg, s.arch, s.depth, width, seed, lr, cache)
+                if j.config_hash in scores:
+                    sc = scores[j.config_hash]
+                    seed_ok = seed_ok or (sc is not None and sc >= cfg.target)
+                elif j.config_hash in failed:
+                    pass
+                else:
+                    missing.append(j)
+            if seed_ok:
+                succ += 1
+            elif missing:
+                needed.extend(missing)
+        if needed:
+            return needed
+        remaining = cfg.seeds - s.k
+        if succ >= cfg.need or succ + remaining < cfg.need:
+            passed = succ >= cfg.need
+            s.outcomes[s.cur] = (passed, succ)
+            if passed:
+                s.hi = s.cur
+            else:
+                s.lo = s.cur + 1
+            s.cur = None
+        else:
+            s.k += 1
+    return []
+
+
+def search_all(cfg: SuccinctnessConfig, *, db: str | None = None, executor: str = "local",
+               scheduler: str | None = None, workers: int = 1, progress: bool = False) -> tuple[list[Search], Any]:
+    from arena.store import repo
+    from arena.store.engine import open_store
+    from arena.sweep import make_executor
+
+    engine = open_store(db)
+    cache: dict[tuple, Job] = {}
+    searches = [Search(a, d, _widths(cfg, a)) for d in cfg.depths for a in cfg.archs]
+    scores: dict[str, float | None] = {}
+    failed: set[str] = set()
+    t0 = time.monotonic()
+    ex = None
+    try:
+        for rnd in range(1, 1000):
+            jobs: list[Job] = []
+            for s in searches:
+                jobs.extend(_advance(cfg, s, scores, failed, cache))
+            fresh = []
+            for j in {j.config_hash: j for j in jobs}.values():  # recorded already (an earlier invocation)?
+                row = repo.find_completed(engine, j.config_hash)
+                if row is not None:
+                    scores[j.config_hash] = row.score
+                else:
+                    fresh.append(j)
+            if not jobs:
+                break
+            if not fresh:
+                continue
+            if cfg.time_limit_s is not None and time.monotonic() - t0 > cfg.time_limit_s:
+                break
+            if ex is None:
+                ex = make_executor(executor, scheduler, workers)
+            deadline = None if cfg.time_limit_s is None else t0 + cfg.time_limit_s
+            summary = run_jobs(fresh, engine=engine, executor_obj=ex, progress=progress,
+                               name=f"{cfg.label} round {rnd}", deadline=deadline)
+            for j in fresh:
+                row = repo.find_completed(engine, j.config_hash)
+                if row is not None:
+                    scores[j.config_hash] = row.score
+                elif j.config_hash in summary.errors:
+                    failed.add(j.config_hash)
+            for s in searches:
+                s.runs = sum(1 for key, j in cache.items() if key[0] == s.arch and key[1] == s.depth
+                             and j.config_hash in scores)
+            if summary.stopped_by_deadline:
+                break
+    finally:
+        if ex is not None:
+            ex.close()
+    return searches, engine
+
+
+def _row(cfg: SuccinctnessConfig, s: Search, engine: Any, cache_lookup: dict[tuple, Job]) -> dict[str, Any]:
+    from arena.store import repo
+
+    status = "found" if s.done and s.hi < len(s.widths) else ("not reached" if s.done else "unfinished")
+    idx = s.hi if status == "found" else None
+    failed_idx = [i for i, (ok, _) in s.outcomes.items() if not ok]
+    lower_idx = max(failed_idx) if failed_idx else None
+    row: dict[str, Any] = {"task": cfg.label, "arch": s.arch, "depth": s.depth, "p_star": None, "state_size": None,
+                           "flops": None, "reached": status == "found", "status": status, "d_model": None,
+                           "n_layers": None, "p_star_lower": None, "seeds_passed": None, "runs": s.runs,
+                           "target": cfg.target, "max_steps": cfg.max_steps, "task_name": cfg.task,
+                           "variant": cfg.variant or "", "lrs": " ".join(f"{x:g}" for x in cfg.lrs),
+                           "ladder": " ".join(str(w) for w in s.widths)}
+
+    def measured(i: int) -> Any:
+        for seed in range(cfg.seeds):
+            for lr in cfg.lrs:
+                j = cache_lookup.get((s.arch, s.depth, s.widths[i], seed, lr))
+                r = j and repo.find_completed(engine, j.config_hash)
+                if r:
+                    return r
+        return None
+
+    if idx is not None:
+        r = measured(idx)
+        if r is not None:
+            row.update(p_star=r.params_non_embedding, state_size=r.state_size, flops=r.flops_forward_per_token,
+                       d_model=s.widths[idx], n_layers=(r.config or {}).get("shape", {}).get("n_layers"),
+                       seeds_passed=s.outcomes[idx][1])
+    if lower_idx is not None:
+        r = measured(lower_idx)
+        if r is not None:
+            row["p_star_lower"] = r.params_non_embedding
+            if row["n_layers"] is None:
+                row["n_layers"] = (r.config or {}).get("shape", {}).get("n_layers")
+    return row
+
+
+def fit_growth(depths: list[float], p_star: list[float], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Least-squares fits of log2 P* = a + b d (exponential) and log2 P* = a + b log2 d (polynomial)."""
+    d = np.asarray(depths, float)
+    y = np.log2(np.asarray(p_star, float))
+    out: dict[str, Any] = {"n": int(len(d))}
+    if len(d) < 2 or len(set(d.tolist())) < 2 or (d <= 0).any():
+        return out | {"preferred": None}
+
+    def ls(x: np.ndarray, yy: np.ndarray) -> tuple[float, float, float]:
+        A = np.stack([np.ones_like(x), x], 1)
+        coef, *_ = np.linalg.lstsq(A, yy, rcond=None)
+        rss = float(((A @ coef - yy) ** 2).sum())
+        return float(coef[0]), float(coef[1]), rss
+
+    tss = float(((y - y.mean()) ** 2).sum())
+    rng = np.random.default_rng(seed)
+    for name, x in (("exp", d), ("poly", np.log2(d))):
+        a, b, rss = ls(x, y)
+        n = len(d)
+        aic = n * math.log(max(rss, 1e-12) / n) + 2 * 2
+        r2 = 1 - rss / tss if tss > 0 else float("nan")
+        slopes = []
+        if n >= 3:
+            for _ in range(n_boot):
+                i = rng.integers(0, n, n)
+                if len(set(x[i].tolist())) < 2:
+                    continue
+                slopes.append(ls(x[i], y[i])[1])
+        ci = [round(float(np.percentile(slopes, 2.5)), 4), round(float(np.percentile(slopes, 97.5)), 4)] \
+            if len(slopes) > 20 else None
+        out[name] = {"intercept": round(a, 4), "slope": round(b, 4), "r2": round(r2, 4), "aic": round(aic, 3),
+                     "slope_ci95": ci}
+    out["preferred"] = "exponential" if out["exp"]["aic"] < out["poly"]["aic"] else "polynomial"
+    return out
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = list(rows[0].keys()) if rows else ["task", "arch", "depth", "p_star", "state_size", "flops", "reached"]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+
+
+def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 6.2))
+    archs = sorted({r["arch"] for r in rows})
+    for i, arch in enumerate(archs):
+        color = f"C{i}"
+        pts = sorted((r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r["p_star"])
+        if pts:
+            f = fits.get(arch, {})
+            lab = arch + (f" ({f['preferred']}: exp R²={f['exp']['r2']}, poly R²={f['poly']['r2']})"
+                          if f.get("preferred") else "")
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color, label=lab)
+        lows = [(r["depth"], r["p_star_lower"]) for r in rows if r["arch"] == arch and not r["reached"]
+                and r["p_star_lower"]]
+        if lows:
+            ax.plot([p[0] for p in lows], [p[1] for p in lows], "^", color=color, mfc="none", ms=9,
+                    label=f"{arch}: not reached (P* > largest failing size)")
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("depth d")
+    ax.set_ylabel("P* (non-embedding parameters)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left")
+    fig.text(0.01, 0.01, "Caveats:\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(CAVEATS, 1)), fontsize=5.6,
+             va="bottom", wrap=True)
+    fig.subplots_adjust(bottom=0.27)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor: str = "local",
+                     scheduler: str | None = None, workers: int = 1, out_dir: str | Path = "results",
+                     progress: bool = False) -> dict[str, Any]:
+    from arena.registry import get_task
+
+    spec = get_task(cfg.task)
+    if "depth" not in spec.config.model_fields:
+        raise ArenaError(f"task {cfg.task!r} has no 'depth' config field; succinctness needs a depth-knob task "
+                         "(counter-chain, nested-parity)")
+    if cfg.variant and "variant" not in spec.config.model_fields:
+        raise ArenaError(f"task {cfg.task!r} has no variants; drop --variant")
+    if not 0 < cfg.target <= 1:
+        raise ArenaError(f"--target must be in (0, 1], got {cfg.target}")
+    if cfg.seeds < 1:
+        raise ArenaError("--seeds must be >= 1")
+    searches, engine = search_all(cfg, db=db, executor=executor, scheduler=scheduler, workers=workers,
+                                  progress=progress)
+    cache: dict[tuple, Job] = {}
+    for s in searches:  # rebuild the job keys for lookups (cheap: prepare is deterministic)
+        for i in set(s.outcomes):
+            for seed in range(cfg.seeds):
+                for lr in cfg.lrs:
+                    _job(cfg, s.arch, s.depth, s.widths[i], seed, lr, cache)
+    rows = [_row(cfg, s, engine, cache) for s in searches]
+    rows.sort(key=lambda r: (r["arch"], r["depth"]))
+    fits = {}
+    for arch in cfg.archs:
+        pts = [(r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r["p_star"]]
+        fits[arch] = fit_growth([p[0] for p in pts], [p[1] for p in pts])
+    out = Path(out_dir)
+    csv_path = out / f"succinctness_{cfg.label}.csv"
+    png_path = out / f"succinctness_{cfg.label}.png"
+    write_csv(rows, csv_path)
+    title = (f"Succinctness on {cfg.label}: smallest width reaching {cfg.target:g} in >= {cfg.need} of {cfg.seeds} "
+             f"seeds\n({cfg.max_steps} steps, lr {'/'.join(f'{x:g}' for x in cfg.lrs)}, ladder "
+             f"{cfg.ladder[0]}..{cfg.ladder[-1]} x sqrt2)")
+    plot(rows, fits, png_path, title)
+    return {"task": cfg.label, "rows": rows, "fits": fits, "csv": str(csv_path), "png": str(png_path),
+            "caveats": list(CAVEATS), "target_note": TARGET_NOTE}

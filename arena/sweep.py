@@ -1,0 +1,445 @@
+"""Sweeps: a YAML grid -> RunSpecs keyed by config hash -> executed on a process pool or a Dask cluster.
+
+Workers only compute (:func:`arena.runner.execute`); the parent process is the single writer that records each
+result in one transaction. A config hash with a ``completed`` row is never run again, so an interrupted sweep
+(Ctrl-C, SIGKILL, a lost machine) is resumed by running the same command; a run that left a checkpoint continues
+from it. A failed run is recorded as ``failed`` (with the error) and retried by the next invocation, updating the
+same row, so every config hash has at most one row written by sweeps.
+
+Spec format (every key is checked; unknown keys are errors)::
+
+    name: tiny-grid
+    archs: [rnn, {name: transformer, config: {n_heads: 2}}]
+    tasks: [{name: counter-chain, split: iid, config: {depth: 1, n_train: 64}}]
+    sizes: [tiny]            # or params: [20000, 40000]  or d_models: [16, 32]
+    n_layers: [1, 2]         # optional
+    seeds: [0, 1, 2]
+    lrs: [1e-3, 3e-4]        # optional; default train.lr
+    train: {max_steps: 20}
+    latency: {min_run_time: 0.01}
+    set: ["train.eval_every=10"]   # extra --set overrides applied to every run
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from arena.errors import ArenaError
+
+# ----------------------------------------------------------------------------------------------- spec
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArchEntry(_Strict):
+    name: str = Field(description="registered architecture name")
+    config: dict[str, Any] = Field(default_factory=dict, description="arch config fields. Default: {}")
+    n_layers: int | None = Field(None, ge=1, le=1024, description="layers for this arch (overrides the grid)")
+
+
+class TaskEntry(_Strict):
+    name: str = Field(description="registered task name")
+    split: str | None = Field(None, description="task split. Default: the task's own")
+    config: dict[str, Any] = Field(default_factory=dict, description="task config fields. Default: {}")
+
+
+class SweepSpec(_Strict):
+    name: str = Field("sweep", description="label shown in the progress bar. Default: sweep")
+    archs: list[ArchEntry] = Field(min_length=1)
+    tasks: list[TaskEntry] = Field(min_length=1)
+    sizes: list[Literal["tiny", "small", "base"]] | None = Field(None, min_length=1)
+    params: list[int] | None = Field(None, min_length=1, description="parameter budgets (widths fitted)")
+    d_models: list[int] | None = Field(None, min_length=1, description="explicit widths")
+    n_layers: list[int] | None = Field(None, min_length=1)
+    seeds: list[int] = Field([0], min_length=1)
+    lrs: list[float] | None = Field(None, min_length=1)
+    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields for every run")
+    latency: dict[str, Any] = Field(default_factory=dict, description="LatencyConfig fields for every run")
+    set: list[str] = Field(default_factory=list, description="extra KEY=VALUE overrides for every run")
+    device: str = "cpu"
+
+    @field_validator("archs", mode="before")
+    @classmethod
+    def _arch_names(cls, v: Any) -> Any:
+        return [{"name": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _task_names(cls, v: Any) -> Any:
+        return [{"name": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
+
+    @model_validator(mode="after")
+    def _one_size_axis(self) -> SweepSpec:
+        given = [k for k in ("sizes", "params", "d_models") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give one size axis, not {' and '.join(given)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a sweep: the RunSpec as JSON, its overrides, and its config hash (computed by the parent)."""
+
+    spec: dict[str, Any]
+    overrides: tuple[str, ...]
+    config_hash: str
+    label: str
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep YAML; every problem is an ArenaError naming the file and the key."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ArenaError(f"cannot read sweep spec {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ArenaError(f"sweep spec {p} is not valid YAML: {exc}") from None
+    return parse_spec(data, str(p))
+
+
+def parse_spec(data: Any, where: str = "sweep spec") -> SweepSpec:
+    if not isinstance(data, dict):
+        raise ArenaError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        from arena.spec import _format_errors
+
+        raise ArenaError(f"{where}: " + _format_errors(exc)) from None
+
+
+def expand(spec: SweepSpec) -> list[Job]:
+    """The grid as jobs, each resolved once (validating every config) to get its config hash; duplicates dropped."""
+    from arena.runner import prepare
+    from arena.spec import RunSpec
+
+    if spec.sizes:
+        size_axis: list[dict[str, Any]] = [{"size": s} for s in spec.sizes]
+    elif spec.params:
+        size_axis = [{"size": "small", "params": p} for p in spec.params]
+    elif spec.d_models:
+        size_axis = [{"size": "small", "d_model": d} for d in spec.d_models]
+    else:
+        size_axis = [{"size": "small"}]
+    layers: list[int | None] = list(spec.n_layers) if spec.n_layers else [None]
+    lrs: list[float | None] = list(spec.lrs) if spec.lrs else [None]
+    jobs: list[Job] = []
+    seen: set[str] = set()
+    for arch, task, size, nl, seed, lr in itertools.product(spec.archs, spec.tasks, size_axis, layers, spec.seeds,
+                                                            lrs):
+        train = dict(spec.train)
+        if lr is not None:
+            train["lr"] = lr
+        n_layers = arch.n_layers or nl
+        data = dict(arch=arch.name, task=task.name, split=task.split, seed=seed, arch_config=dict(arch.config),
+                    task_config=dict(task.config), train=train, latency=dict(spec.latency), device=spec.device,
+                    n_layers=n_layers, **size)
+        try:
+            rs = RunSpec.model_validate(data)
+        except ValidationError as exc:
+            from arena.spec import _format_errors
+
+            raise ArenaError(f"sweep run {arch.name}/{task.name}: " + _format_errors(exc)) from None
+        res = prepare(rs, list(spec.set))
+        if res.config_hash in seen:
+            continue
+        seen.add(res.config_hash)
+        label = f"{arch.name}/{task.name}" + "".join(f" {k}={v}" for k, v in size.items() if k != "size" or
+                                                      len(size) == 1) + f" seed={seed}" + (f" lr={lr:g}" if lr else "")
+        jobs.append(Job(res.spec.model_dump(mode="json"), (), res.config_hash, label))
+    return jobs
+
+
+# ----------------------------------------------------------------------------------------------- worker
+
+
+def run_job(job: Job, checkpoint_dir: str | None = None) -> dict[str, Any]:
+    """Executed in a worker: prepare + execute, never touching the database. Returns a picklable dict."""
+    import torch
+
+    from arena.runner import _Silent, checkpoint_path, execute, identity, prepare
+    from arena.spec import RunSpec
+
+    torch.set_num_threads(1)
+    if checkpoint_dir:
+        os.environ["ARENA_CHECKPOINT_DIR"] = checkpoint_dir
+    t0 = time.perf_counter()
+    try:
+        res = prepare(RunSpec.model_validate(job.spec), list(job.overrides))
+        if res.config_hash != job.config_hash:
+            raise ArenaError(f"config hash changed between the parent and the worker ({job.config_hash[:12]} -> "
+                             f"{res.config_hash[:12]}): different arena versions or plugins on this worker?")
+        ckpt = checkpoint_path(res.config_hash)
+        payload = execute(res, ckpt, ckpt.exists(), _Silent(), f"arena sweep ({job.label})")
+        return {"ok": True, "config_hash": job.config_hash, "identity": identity(res), "payload": payload,
+                "seconds": time.perf_counter() - t0}
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the writer as a failed run
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return {"ok": False, "config_hash": job.config_hash, "error": "".join(traceback.format_exception(exc)),
+                "summary": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - t0}
+
+
+# ----------------------------------------------------------------------------------------------- executors
+
+
+class Executor:
+    """Submit jobs, yield results as they finish."""
+
+    def map_unordered(self, jobs: list[Job], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class LocalExecutor(Executor):
+    """A spawn-based process pool on this machine (workers=1 still runs in a child, so a crash cannot take the
+    writer down)."""
+
+    def __init__(self, workers: int = 1):
+        self.workers = max(1, workers)
+
+    def map_unordered(self, jobs: list[Job], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+        futs = {pool.submit(run_job, j, checkpoint_dir): j for j in jobs}
+        finished = False
+        try:
+            for fut in as_completed(futs):
+                try:
+                    yield fut.result()
+                except BrokenProcessPool as exc:
+                    yield {"ok": False, "config_hash": futs[fut].config_hash, "error": repr(exc),
+                           "summary": f"worker process died: {exc}", "seconds": 0.0}
+            finished = True
+        finally:
+            if finished:
+                pool.shutdown(wait=True)
+            else:  # stopped early (deadline, Ctrl-C): end our own workers now; their checkpoints stay
+                procs = list((getattr(pool, "_processes", None) or {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for p in procs:
+                    if p.is_alive():
+                        p.terminate()
+
+
+class DaskExecutor(Executor):
+    """dask.distributed: an existing scheduler (``tcp://host:8786``) or a LocalCluster bound to 127.0.0.1."""
+
+    def __init__(self, scheduler: str | None = None, workers: int = 1):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:
+            raise ArenaError("the dask executor needs dask.distributed: pip install 'arena[distributed]'") from exc
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError) as exc:
+                raise ArenaError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+        else:
+            self.cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address=None)
+            self.client = Client(self.cluster)
+
+    def map_unordered(self, jobs: list[Job], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
+        from dask.distributed import as_completed
+
+        futs = [self.client.submit(run_job, j, checkpoint_dir, pure=False, key=f"arena-{j.config_hash[:16]}-"
+                                   f"{time.time_ns()}") for j in jobs]
+        by_key = {f.key: j for f, j in zip(futs, jobs)}
+        try:
+            for fut in as_completed(futs):
+                try:
+                    yield fut.result()
+                except Exception as exc:  # a worker lost mid-task, or an unpicklable result
+                    yield {"ok": False, "config_hash": by_key[fut.key].config_hash, "error": repr(exc),
+                           "summary": f"dask task failed: {type(exc).__name__}: {exc}", "seconds": 0.0}
+        finally:
+            for f in futs:
+                f.cancel()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_executor(name: str, scheduler: str | None = None, workers: int = 1) -> Executor:
+    if name == "local":
+        if scheduler:
+            raise ArenaError("--scheduler is only for --executor dask")
+        return LocalExecutor(workers)
+    if name == "dask":
+        return DaskExecutor(scheduler, workers)
+    raise ArenaError(f"unknown executor {name!r}; choose local or dask")
+
+
+# ----------------------------------------------------------------------------------------------- writer
+
+
+@dataclass
+class SweepSummary:
+    total: int = 0
+    skipped: int = 0
+    done: int = 0
+    failed: int = 0
+    resumed: int = 0
+    seconds: float = 0.0
+    stopped_by_deadline: bool = False
+    run_ids: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "skipped_completed": self.skipped, "done": self.done, "failed": self.failed,
+                "resumed_from_checkpoint": self.resumed, "seconds": round(self.seconds, 3),
+                "stopped_by_deadline": self.stopped_by_deadline,
+                "run_ids": self.run_ids, "errors": self.errors}
+
+
+class SweepProgress:
+    """done/failed/remaining with an ETA; a no-op when disabled."""
+
+    def __init__(self, enabled: bool, name: str, total: int):
+        self.bar = None
+        if enabled and total:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("done {task.fields[done]}  failed {task.fields[failed]}  "
+                                           "remaining {task.fields[remaining]}"), TimeRemainingColumn(),
+                                console=Console(stderr=True))
+            self.bar.start()
+            self.tid = self.bar.add_task(name, total=total, done=0, failed=0, remaining=total)
+
+    def update(self, s: SweepSummary, pending: int) -> None:
+        if self.bar:
+            self.bar.update(self.tid, completed=s.done + s.failed, done=s.done, failed=s.failed, remaining=pending)
+
+    def stop(self) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def run_jobs(jobs: list[Job], *, db: str | None = None, executor: str = "local", scheduler: str | None = None,
+             workers: int = 1, progress: bool = False, name: str = "sweep", engine: Any = None,
+             executor_obj: Executor | None = None, deadline: float | None = None,
+             on_result: Callable[[Job, dict[str, Any]], None] | None = None) -> SweepSummary:
+    """Skip completed config hashes, run the rest, and record every result from this (the only writing) process.
+
+    ``deadline`` (a ``time.monotonic()`` value): stop waiting then; unfinished runs keep their checkpoints and are
+    resumed by the next invocation."""
+    from arena.runner import checkpoint_dir, checkpoint_path
+    from arena.store import repo
+    from arena.store.engine import open_store
+
+    t0 = time.perf_counter()
+    engine = engine or open_store(db)
+    repo.mark_stale_runs(engine)
+    summary = SweepSummary(total=len(jobs))
+    todo: list[Job] = []
+    for j in jobs:
+        done = repo.find_completed(engine, j.config_hash)
+        if done is not None:
+            summary.skipped += 1
+            summary.run_ids[j.config_hash] = done.id
+        else:
+            todo.append(j)
+            if checkpoint_path(j.config_hash).exists():
+                summary.resumed += 1
+    by_hash = {j.config_hash: j for j in todo}
+    bar = SweepProgress(progress, name, len(todo))
+    ckdir = str(checkpoint_dir().resolve())
+    own = executor_obj is None and bool(todo)
+    ex = executor_obj if executor_obj is not None else (make_executor(executor, scheduler, workers) if todo else None)
+    try:
+        pending = len(todo)
+        for result in (ex.map_unordered(todo, ckdir) if ex and todo else ()):
+            pending -= 1
+            job = by_hash[result["config_hash"]]
+            _record(engine, job, result, summary)
+            if on_result:
+                on_result(job, result)
+            bar.update(summary, pending)
+            if deadline is not None and time.monotonic() > deadline and pending:
+                summary.stopped_by_deadline = True
+                break
+    finally:
+        bar.stop()
+        if own and ex is not None:
+            ex.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _record(engine: Any, job: Job, result: dict[str, Any], summary: SweepSummary) -> None:
+    from arena.store import repo
+
+    prev = repo.find_resumable(engine, job.config_hash)
+    if result["ok"]:
+        if prev is not None:  # a failed/interrupted row of this experiment: complete it (one row per hash)
+            p = result["payload"]
+            repo.complete_run(engine, prev.id, p["fields"], p["metrics"], p["provenance"])
+            run_id = prev.id
+        else:
+            run_id = repo.record_completed(engine, result["identity"], result["payload"])
+        summary.done += 1
+        summary.run_ids[job.config_hash] = run_id
+        return
+    summary.failed += 1
+    summary.errors[job.config_hash] = result.get("summary", "failed")
+    if prev is not None:
+        repo.end_run(engine, prev.id, "failed", result["error"])
+        return
+    ident = _identity_for(job)
+    if ident is None:
+        return
+    run_id = repo.create_run(engine, **ident)
+    repo.end_run(engine, run_id, "failed", result["error"])
+    summary.run_ids[job.config_hash] = run_id
+
+
+def _identity_for(job: Job) -> dict[str, Any] | None:
+    from arena.runner import identity, prepare
+    from arena.spec import RunSpec
+
+    try:
+        return identity(prepare(RunSpec.model_validate(job.spec), list(job.overrides)))
+    except Exception:  # noqa: BLE001 - the spec was valid when expanded; nothing sane to record otherwise
+        return None
+
+
+def run_sweep(spec: SweepSpec, **kwargs: Any) -> SweepSummary:
+    jobs = expand(spec)
+    return run_jobs(jobs, name=spec.name, **kwargs)
+
+
+def scores_by_hash(engine: Any, hashes: Iterable[str]) -> dict[str, float | None]:
+    from arena.store import repo
+
+    out: dict[str, float | None] = {}
+    for h in hashes:
+        r = repo.find_completed(engine, h)
+        if r is not None:
+            out[h] = r.score
+    return out
