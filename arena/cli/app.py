@@ -47,3 +47,4 @@ from arena.cli import commands_eval  # noqa: E402,F401
 from arena.cli import commands_export  # noqa: E402,F401
 from arena.cli import commands_rerun  # noqa: E402,F401
 from arena.cli import commands_submit  # noqa: E402,F401
+from arena.cli import commands_sweep  # noqa: E402,F401
