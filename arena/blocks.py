@@ -73,6 +73,7 @@ class Backbone(nn.Module):
     def __init__(self, spec: ArchSpec, shape: ModelShape, cfg: ArchConfig):
         super().__init__()
         self.shape = shape
+        self.supports_step = spec.supports_step  # every mixer's step() exists only when the spec declares it
         d = shape.d_model
         channel = channel_of(spec)
         self.embed = nn.Embedding(shape.vocab_size, d)

@@ -194,6 +194,7 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
         state = train(model, task, spec.train, spec.seed, checkpoint=ckpt, resume=resumed,
                       config_hash=res.config_hash, device=device, on_step=on_step, on_checkpoint=on_checkpoint)
         custom_extra = {}
+    t_train = time.perf_counter()
     progress.phase("evaluating", total=len(task.eval_splits))
     done = [0]
 
@@ -202,6 +203,7 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
         done[0] += 1
 
     results = evaluate_task(model, task, spec.train.eval_batch_size, device, spec.train.max_eval_examples, on_split)
+    t_eval = time.perf_counter()
     progress.phase("measuring")
     head = headline_split(task)
     eval_lens = [len(e.tokens) - 1 for s in task.eval_splits for e in task.splits[s]]
@@ -214,9 +216,12 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
     score = results.get(head, {}).get("metrics", {}).get(task.metric)
     norm = normalized(score, task.chance, task.higher_is_better)
     hw = hardware(device)
+    t_measure = time.perf_counter()
     extra: dict[str, Any] = {"curve": state.curve, "stopped_early": state.stopped_early, "best_val": state.best_val,
                              "tokens_seen": state.tokens_seen, "flops_breakdown": flops.get("breakdown"),
                              "latency_seq_len": seq_len, "wall_seconds": time.perf_counter() - wall0,
+                             "phase_seconds": {"build_and_train": t_train - wall0, "evaluate": t_eval - t_train,
+                                               "measure": t_measure - t_eval},
                              "eval_seq_len": seq_len, **custom_extra}
     logs = {}
     for name, mod in model.named_modules():

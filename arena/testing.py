@@ -166,10 +166,10 @@ def check_architecture(spec: ArchSpec | str, cfg: ArchConfig | None = None, atol
     return results
 
 
-def collect_aux_loss(model: torch.nn.Module) -> torch.Tensor:
+def collect_aux_loss(model: torch.nn.Module, modules: list[torch.nn.Module] | None = None) -> torch.Tensor:
     """Sum of auxiliary losses (``aux_loss`` attributes set during forward, e.g. MoE balance, compressive L_ar)."""
     total = torch.zeros(())
-    for m in model.modules():
+    for m in model.modules() if modules is None else modules:
         aux = getattr(m, "aux_loss", None)
         if isinstance(aux, torch.Tensor):
             total = total + aux
