@@ -19,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,14 +159,14 @@ def pareto_front(cost: Iterable[float], score: Iterable[float]) -> np.ndarray:
         return out
     order = idx[np.lexsort((-s[idx], c[idx]))]  # cheapest first; for equal cost, best score first
     best = -math.inf
-    prev_cost, prev_score = None, None
+    last_front: tuple[float, float] | None = None
     for i in order:
         if s[i] > best:
             out[i] = True
             best = s[i]
-        elif prev_cost is not None and c[i] == prev_cost and s[i] == prev_score and out[prev_i]:
+            last_front = (c[i], s[i])
+        elif last_front == (c[i], s[i]):
             out[i] = True  # an exact tie with a front point is also on the front
-        prev_cost, prev_score, prev_i = c[i], s[i], i
     return out
 
 
@@ -472,7 +472,7 @@ def to_json(frame: pd.DataFrame, engine: Engine | None = None, gate: float = DEF
     runs = run_records(engine, ids) if engine is not None and ids else {}
     doc = {
         "meta": {"arena_version": __version__, "methodology_version": METHODOLOGY_VERSION, "gate": gate,
-                 "generated_at": datetime.now(timezone.utc).isoformat(), "n_rows": len(frame), "n_runs": len(runs),
+                 "generated_at": datetime.now(UTC).isoformat(), "n_rows": len(frame), "n_runs": len(runs),
                  "columns": list(frame.columns)},
         "rows": [{**r, "run_ids": [int(x) for x in str(r["run_ids"] or "").split(",") if x]}
                  for r in frame_records(frame)],

@@ -73,7 +73,7 @@ def main() -> None:
               f"-> {len(frame)} rows")
         rows = [("leaderboard_frame", statistics.median(t for t, _ in frames))]
         for fmt in ("csv", "md", "latex", "parquet", "json"):
-            ts = [timed(lambda: render(frame, fmt, engine=ro))[0] for _ in range(args.repeats if fmt != "json" else 1)]
+            ts = [timed(lambda f=fmt: render(frame, f, engine=ro))[0] for _ in range(args.repeats if fmt != "json" else 1)]
             rows.append((f"render {fmt}", statistics.median(ts)))
         print()
         print(f"| step ({args.runs:,} runs) | seconds |")

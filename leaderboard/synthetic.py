@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -67,7 +67,7 @@ def make_rows(n_runs: int, start_id: int = 1, seed: int = 0, archs: dict | None 
     archs = archs or ARCHS
     tasks = tasks or TASKS
     combos = [(a, t, s, lr) for a in archs for t in tasks for s in SIZES for lr in lrs]
-    base_time = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base_time = datetime(2026, 1, 1, tzinfo=UTC)
     runs, metrics, prov = [], [], []
     for k in range(n_runs):
         rid = start_id + k
