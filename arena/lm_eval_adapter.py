@@ -118,7 +118,7 @@ class ArenaLM(_LMBase):  # type: ignore[misc,valid-type]
         return self.max_len
 
     # -- core -------------------------------------------------------------------------------------------------
-    @torch.inference_mode()
+    @torch.no_grad()
     def _score(self, pieces: list[_Piece]) -> list[tuple[float, bool]]:
         """(sum of log-probs of the scored targets, all of them greedy) per piece, batched by length."""
         self.model.eval()
@@ -186,7 +186,7 @@ class ArenaLM(_LMBase):  # type: ignore[misc,valid-type]
         pieces = windows(ids, len(ids), self.tok.bos_id, self.max_len, stride or self.rolling_stride)
         return sum(lp for lp, _ in self._score(pieces)), len(ids)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         """Greedy continuation until a stop string or ``max_gen_toks`` characters (batched, right padded)."""
         self.model.eval()
