@@ -31,6 +31,7 @@ from arena.export import (
 from arena.store.models import Metric, Run
 
 SUCCINCTNESS_COLUMNS = ["task", "arch", "depth", "p_star", "state_size", "flops", "reached"]
+SUCCINCTNESS_OPTIONAL = ["status", "p_star_lower", "seeds_passed", "d_model", "n_layers"]  # kept when present
 SUCCINCTNESS_GLOB = "succinctness*.csv"
 
 
@@ -132,7 +133,14 @@ def pareto_points(frame: pd.DataFrame, axis: str) -> pd.DataFrame:
     df = df[df["cost"].notna() & (df["cost"] > 0) & df["y"].notna()]
     df["on_front"] = df[pareto_col].astype(bool)
     df["label"] = df["arch"].astype(str) + " · " + df["size"].astype(str)
+    df["run"] = run_links(df)
     return df
+
+
+def run_links(frame: pd.DataFrame) -> pd.Series:
+    """Relative link to the Run detail page of each row's first run (``run_detail?run=<id>``)."""
+    first = frame["run_ids"].astype(str).str.split(",").str[0]
+    return ("run_detail?run=" + first).where(first.str.fullmatch(r"\d+"), None)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -205,7 +213,7 @@ def succinctness_frame(dirs: Sequence[Path]) -> tuple[pd.DataFrame, list[str]]:
             if missing:
                 problems.append(f"{Path(path).name}: missing columns {', '.join(missing)}")
                 continue
-            df = df[SUCCINCTNESS_COLUMNS].copy()
+            df = df[SUCCINCTNESS_COLUMNS + [c for c in SUCCINCTNESS_OPTIONAL if c in df.columns]].copy()
             df["file"] = Path(path).name
             frames.append(df)
     if not frames:

@@ -44,6 +44,7 @@ if frame.empty:
     st.stop()
 frame = frame.copy()
 frame["combined"] = queries.combined_score(frame, w_score, w_params, w_flops, w_latency, gate)
+frame["run"] = queries.run_links(frame)
 cost_col, ratio_col, pareto_col, _, _ = COST_AXES[axis]
 frame = frame.sort_values([ratio_col, "normalized_mean"], ascending=[False, False], na_position="last")
 
@@ -54,12 +55,13 @@ m3.metric(f"rows passing the gate {gate:g}", int(frame[ratio_col].notna().sum())
 m4.metric(f"on the {axis} Pareto front", int(frame[pareto_col].sum()))
 
 other_ratios = [v[1] for k, v in COST_AXES.items() if k != axis]
-show = ["arch", "task", "split", "size", "variant", "n", "score_mean", "score_std", "normalized_mean",
+show = ["run", "arch", "task", "split", "size", "variant", "n", "score_mean", "score_std", "normalized_mean",
         "normalized_std", ratio_col, *other_ratios, "combined", pareto_col, "params_total", "params_active",
         "flops_per_example", "latency_p50_ms", "memory_mb", "hardware", "source", "plugin_name", "plugin_version",
         "arch_version", "task_version", "max_steps", "run_ids"]
 num = st.column_config.NumberColumn
 config = {
+    "run": st.column_config.LinkColumn("run", display_text=r"run=(\d+)$", help="open the row's first run"),
     "arch": st.column_config.TextColumn("arch", pinned=True), "n": num("n", help="completed seeds"),
     "score_mean": num("score", format="%.3f"), "score_std": num("± std", format="%.3f"),
     "normalized_mean": num("norm. score", format="%.3f", help="max(0, (s − chance)/(1 − chance))"),
@@ -79,6 +81,7 @@ st.caption(f"Sorted by normalized score per unit of {AXIS_LABEL[axis]}; click a 
            "model never ranks on efficiency. Latency is only comparable on the same hardware.")
 
 d1, d2, d3 = st.columns(3)
+frame = frame.drop(columns=["run"])
 d1.download_button("Download CSV", to_csv(frame), "arena-leaderboard.csv", "text/csv", key="dl_csv")
 d2.download_button("Download Markdown", to_markdown(frame, gate), "arena-leaderboard.md", "text/markdown",
                    key="dl_md")

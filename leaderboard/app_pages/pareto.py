@@ -57,9 +57,10 @@ front = alt.Chart(pts[pts["on_front"]].sort_values("cost")).mark_line(color="bla
 st.altair_chart((front + points).interactive(), width="stretch")
 
 st.subheader("Rows on the front")
-cols = ["arch", "size", "variant", "n", "score_mean", "normalized_mean", "cost", "hardware", "run_ids"]
+cols = ["run", "arch", "size", "variant", "n", "score_mean", "normalized_mean", "cost", "hardware", "run_ids"]
 st.dataframe(pts.loc[pts["on_front"], cols].sort_values("cost"), hide_index=True, width="stretch",
-             column_config={"cost": st.column_config.NumberColumn(AXIS_LABEL[axis], format="%.4g"),
+             column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(\d+)$"),
+                            "cost": st.column_config.NumberColumn(AXIS_LABEL[axis], format="%.4g"),
                             "score_mean": st.column_config.NumberColumn("score", format="%.3f"),
                             "normalized_mean": st.column_config.NumberColumn("norm. score", format="%.3f")})
-st.caption("Open a run by id on the Run detail page.")
+st.caption("The run link opens the row's first seed on the Run detail page; all run ids are in the last column.")
