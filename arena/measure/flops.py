@@ -18,18 +18,29 @@ COUNTED_PARTS = ("matmul", "attention")
 
 def counted_forward_flops(model: torch.nn.Module, input_ids: torch.Tensor) -> float:
     """FlopCounterMode total for one forward pass (under the MATH SDPA backend so attention is seen)."""
+    ctx = _sdpa_math()
+    counter = FlopCounterMode(display=False)
+    try:
+        with torch.no_grad(), ctx, counter:
+            model(input_ids)
+    except AssertionError:
+        # torch's module tracker asserts when a parameter is passed as a module input under no_grad (Hyena's
+        # positional encoding); count again with autograd on (the model is in eval mode either way)
+        counter = FlopCounterMode(display=False)
+        with _sdpa_math(), counter:
+            model(input_ids)
+    return float(counter.get_total_flops())
+
+
+def _sdpa_math():
     try:
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        ctx = sdpa_kernel(SDPBackend.MATH)
+        return sdpa_kernel(SDPBackend.MATH)
     except Exception:  # older torch
         import contextlib
 
-        ctx = contextlib.nullcontext()
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), ctx, counter:
-        model(input_ids)
-    return float(counter.get_total_flops())
+        return contextlib.nullcontext()
 
 
 def measure_flops(spec: ArchSpec, shape: ModelShape, cfg: ArchConfig, model: torch.nn.Module, seq_len: int,

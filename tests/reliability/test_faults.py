@@ -17,7 +17,7 @@ import pytest
 from arena.store import get_run, list_runs, open_store
 from arena.store.repo import mark_stale_runs
 
-ARGS = ["run", "--arch", "rnn", "--task", "scan-depth", "--size", "tiny", "--max-steps", "60",
+ARGS = ["run", "--arch", "rnn", "--task", "scan-depth", "--size", "tiny", "--max-steps", "150",
         "--set", "task.n_train=300", "--set", "task.n_val=20", "--set", "task.n_test_per_depth=10",
         "--set", "train.checkpoint_every=5", "--set", "train.eval_every=20", "--set", "latency.enabled=false"]
 
@@ -54,17 +54,31 @@ def baseline(tmp_path_factory):
     p = _cli([*ARGS, "--db", db, "--json"], _env(tmp, "base"))
     out, err = p.communicate(timeout=600)
     assert p.returncode == 0, err
-    return _scores(db)[0]
+    scores, run = _scores(db)
+    return scores, run.extra["wall_seconds"]
 
 
 def _trial(tmp_path, baseline, seed: int) -> str:
+    baseline, run_seconds = baseline
     rng = random.Random(seed)
     dbfile = tmp_path / f"kill-{seed}.db"
     db = f"sqlite:///{dbfile}"
     env = _env(tmp_path, f"kill-{seed}")
     p = _cli([*ARGS, "--db", db], env)
-    # the interpreter + torch import takes a few seconds; kill anywhere from start-up to the end of training
-    time.sleep(rng.uniform(1.0, 12.0))
+    # start-up time varies with machine load, so the random point is drawn relative to the run itself: one trial
+    # in five is killed during start-up, the rest anywhere from the run row's creation to past its expected end
+    if rng.random() < 0.2:
+        time.sleep(rng.uniform(0.2, 3.0))
+    else:
+        deadline = time.time() + 300
+        while time.time() < deadline and p.poll() is None:
+            if dbfile.exists() and sqlite3.connect(dbfile).execute(
+                    "select count(*) from sqlite_master where name='runs'").fetchone()[0]:
+                con = sqlite3.connect(dbfile)
+                if con.execute("select count(*) from runs").fetchone()[0]:
+                    break
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.2 * run_seconds))
     p.send_signal(signal.SIGKILL)
     p.communicate()
     outcome = "before-row"
