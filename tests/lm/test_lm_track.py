@@ -61,7 +61,16 @@ def test_run_lm_offline_then_eval_the_checkpoint(tmp_path, db_url):
 
     # the stored checkpoint gives back the same numbers
     again = arena("eval", "--run", str(rec["run_id"]), "--tasks", "val,lambada_openai", "--limit", "20",
-                  "--db", db_url, "--json", cwd=tmp_path, env=env)
+                  "--db", db_url, "--json", "--save", cwd=tmp_path, env=env)
     assert again["scores"]["val"]["bits_per_char"] == pytest.approx(scores["val"]["bits_per_char"], rel=1e-9)
     assert again["scores"]["lambada_openai"]["perplexity"] == pytest.approx(scores["lambada_openai"]["perplexity"],
                                                                             rel=1e-6)
+
+    # --save replaced those splits in the run record and left BLiMP alone
+    from arena.runner import run_record
+    from arena.store import get_run, open_store
+
+    stored = run_record(get_run(open_store(db_url), rec["run_id"]))
+    assert stored["scores"]["blimp"] == scores["blimp"] and len(stored["slices"]["blimp"]["paradigm"]) == 67
+    assert stored["scores"]["val"]["bits_per_char"] == pytest.approx(scores["val"]["bits_per_char"], rel=1e-9)
+    assert stored["extra"]["lm_eval"]["lambada_openai"] == {"limit": 20}
