@@ -1,8 +1,8 @@
 """Leaderboard table and exports: runs aggregated over seeds, gated efficiency ratios, Pareto flags.
 
-One row per (arch, task, split, size, variant) over completed runs, where *size* is the size preset or the
-parameter budget and *variant* lists the run options that differ from the defaults (arch/task config, widths,
-training settings) — so only seeds are averaged, never different experiments. Each row carries mean, std and n of
+One row per (arch, task, split, size, variant, training steps) over completed runs, where *size* is the size
+preset or the parameter budget and *variant* lists the run options that differ from the defaults (arch/task
+config, widths, training settings) — so only seeds are averaged, never different experiments. Each row carries mean, std and n of
 the raw and normalized score; the costs (params total/active, analytic forward FLOPs per example, latency p50 at
 batch 1, peak memory); the three ratios, normalized score per million parameters / per GFLOP / per millisecond,
 left blank (NaN) when the mean normalized score is below the gate so a chance-level model can never top a ratio
@@ -35,8 +35,8 @@ DEFAULT_GATE = 0.5
 FORMATS = ("csv", "md", "latex", "json", "parquet")
 SUFFIX_FORMAT = {".csv": "csv", ".md": "md", ".markdown": "md", ".tex": "latex", ".latex": "latex",
                  ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
-GROUP_KEYS = ["arch", "arch_version", "task", "task_version", "split", "size", "variant", "source", "plugin_name",
-              "plugin_version", "plugin_sha256"]
+GROUP_KEYS = ["arch", "arch_version", "task", "task_version", "split", "size", "variant", "max_steps", "source",
+              "plugin_name", "plugin_version", "plugin_sha256"]
 # cost axis -> (cost column, ratio column, pareto column, unit divisor, human label)
 COST_AXES: dict[str, tuple[str, str, str, float, str]] = {
     "params": ("params_total", "norm_per_mparam", "pareto_params", 1e6, "parameters"),
@@ -206,7 +206,7 @@ def aggregate(runs: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
         flops_per_example=("flops_forward_per_example", "mean"),
         flops_counted_per_example=("flops_counted_per_example", "mean"),
         latency_p50_ms=("latency_p50_ms", "median"), memory_mb=("memory_mb", "mean"),
-        hardware=("hardware_label", _one_or_mixed), max_steps=("max_steps", _one_or_mixed),
+        hardware=("hardware_label", _one_or_mixed),
         task_specific=("task_specific", "max"),
         seeds=("seed", lambda s: ",".join(str(x) for x in sorted(s))),
         run_ids=("id", lambda s: ",".join(str(x) for x in sorted(s))),
@@ -218,7 +218,7 @@ def aggregate(runs: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
     # std over one seed is undefined: leave NaN (shown as "n=1")
     out = apply_gate(out, gate)
     out = add_pareto(out)
-    for k in ("plugin_name", "plugin_version", "plugin_sha256"):
+    for k in ("plugin_name", "plugin_version", "plugin_sha256", "max_steps"):
         out[k] = out[k].astype(object).where(out[k].astype(str) != "", None)
     return out[cols].sort_values(["task", "split", "normalized_mean", "score_mean"],
                                  ascending=[True, True, False, False], na_position="last").reset_index(drop=True)

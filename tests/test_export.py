@@ -123,6 +123,20 @@ def test_mixed_hardware_is_labelled_and_gets_no_latency_ratio(db_url):
     assert row["norm_per_mparam"] == pytest.approx(0.85 / (row["params_total"] / 1e6))
 
 
+def test_different_training_budgets_are_not_averaged(db_url):
+    from arena.leaderboard.synthetic import insert_rows, make_rows
+
+    engine = seed_database(db_url, 0)
+    for rid, steps in ((1, 1500), (2, 300), (3, 300)):
+        runs, metrics, prov = make_rows(1, start_id=rid)
+        runs[0]["seed"] = runs[0]["config"]["spec"]["seed"] = rid
+        runs[0]["config"]["spec"]["train"]["max_steps"] = steps
+        insert_rows(engine, runs, metrics, prov)
+    frame = leaderboard_frame(open_store(db_url, readonly=True))
+    assert sorted(zip(frame["max_steps"], frame["n"], strict=True)) == [(300, 2), (1500, 1)]
+    assert frame["variant"].eq("").all()  # steps have their own column, not a variant
+
+
 def test_include_failed_counts_failures_without_averaging_them(db_url):
     engine = seed_database(db_url, 0)
     add_run(engine, seed=0, normalized_score=0.9, score=0.9)
