@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from arena.errors import StoreError
 from arena.leaderboard import queries
@@ -31,12 +32,18 @@ def engine_or_message() -> Engine | None:
     """The read-only engine, or None after showing a helpful message (no database yet, bad URL)."""
     url = db_url()
     try:
-        return _engine(url)
+        engine = _engine(url)
+        queries.has_runs_table(engine)  # a file that is not a database fails here, not halfway down a page
+        return engine
     except StoreError as exc:
         st.info(f"No results to show yet: {queries.safe_md(exc)}")
         st.markdown("Record a run first, for example:")
         st.code(f"arena run --arch rnn --task scan-depth --size tiny --db {url}", language="bash")
         st.caption("then reload this page (results are re-read every minute).")
+        return None
+    except DBAPIError as exc:
+        st.error(f"Cannot read the database {queries.safe_md(queries.db_label(url))}:")
+        st.code(str(getattr(exc, "orig", None) or exc), language=None)
         return None
 
 

@@ -68,6 +68,17 @@ def test_page_on_an_empty_database(empty_db, page):
     assert not at.dataframe
 
 
+@pytest.mark.parametrize("page", ["leaderboard", "run_detail"])
+def test_page_on_a_file_that_is_not_a_database(tmp_path, monkeypatch, page):
+    bad = tmp_path / "notes.db"
+    bad.write_bytes(b"this is not an SQLite file" * 100)
+    monkeypatch.setenv("ARENA_DB_URL", f"sqlite:///{bad}")
+    at = render(page)
+    assert_clean(at)
+    assert at.error and "Cannot read the database" in at.error[0].value
+    assert any("not a database" in c.value for c in at.code)
+
+
 def test_leaderboard_page_shows_the_export_table_and_downloads(small_db):
     url, ids = small_db
     at = render("leaderboard")
