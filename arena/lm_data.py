@@ -143,8 +143,9 @@ class CharTokenizer:
         return [get(ch, unk) for ch in text]
 
     def decode(self, ids: Sequence[int]) -> str:
-        toks = self.vocab.tokens
-        return "".join("\ufffd" if i == self.unk_id else toks[i] for i in ids if i >= len(SPECIALS) or i == 2)
+        """Characters; ``<pad>``/``<bos>`` are dropped and ``<unk>`` becomes U+FFFD."""
+        toks, skip = self.vocab.tokens, (self.pad_id, self.bos_id)
+        return "".join("\ufffd" if i == self.unk_id else toks[i] for i in ids if i not in skip)
 
 
 # -- training corpora -------------------------------------------------------------------------------------------
