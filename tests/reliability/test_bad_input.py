@@ -62,7 +62,7 @@ CASES = [
                                  "--set", "task.official_dir={dir}/bad_official"], 2, "tasks_train_addprim_jump.txt:2"),
     ("state-machine-wrong-task", ["run", "--arch", "state-machine", "--task", "mqar"], 2, "task-specific"),
     ("show-missing-run", ["show", "4242"], 2, "no run 4242"),
-    ("show-not-a-number", ["show", "abc"], 2, "abc"),
+    ("show-not-a-number", ["show", "abc"], 2, "Invalid value for 'run_id'"),
     ("list-unknown", ["list", "modelz"], 2, "unknown list target"),
     ("validate-unknown", ["validate", "mamb"], 2, "did you mean 'mamba'"),
     ("rerun-missing", ["rerun", "4242"], 2, "no run 4242"),
