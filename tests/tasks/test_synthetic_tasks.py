@@ -7,15 +7,15 @@ import random
 import statistics
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arena.data import load_task
 from arena.tasks import chomsky
 from arena.tasks.counter_chain import CounterChainConfig, CounterChainTask, seq_length
 from arena.tasks.listops import ListOpsMiniConfig, ListOpsMiniTask
 from arena.tasks.mqar import MQARConfig, MQARTask
 from arena.tasks.nested_parity import NestedParityConfig, NestedParityTask
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from arena.data import load_task
 
 FAST = settings(max_examples=40, deadline=None)
 
