@@ -118,6 +118,26 @@ class Search:
             self.hi = len(self.widths)
 
 
+def arch_overrides(arch: str, overrides: list[str]) -> list[str]:
+    """The overrides that apply to ``arch``: ``ARCH:KEY=VALUE`` only for that arch, and ``arch.X=...`` only for
+    architectures that have a field X (so ``--set arch.n_heads=2`` can be given next to an LSTM)."""
+    from arena.registry import get_arch
+
+    fields = get_arch(arch).config.model_fields
+    out = []
+    for o in overrides:
+        key = o.partition("=")[0].strip()
+        if ":" in key.split(".")[0]:
+            who, _, rest = o.partition(":")
+            if who.strip() != arch:
+                continue
+            o, key = rest, rest.partition("=")[0].strip()
+        if key.startswith("arch.") and key[5:] not in fields:
+            continue
+        out.append(o)
+    return out
+
+
 def _width_step(arch: str, overrides: list[str]) -> int:
     from arena.registry import get_arch
 
@@ -126,7 +146,7 @@ def _width_step(arch: str, overrides: list[str]) -> int:
     heads = 1
     if "n_heads" in fields:
         heads = int(fields["n_heads"].default or 1)
-        for o in overrides:
+        for o in arch_overrides(arch, overrides):
             k, _, v = o.partition("=")
             if k.strip() in ("arch.n_heads", "n_heads"):
                 heads = int(v)
@@ -149,7 +169,7 @@ def _job(cfg: SuccinctnessConfig, arch: str, depth: int, width: int, seed: int, 
     rs = RunSpec(arch=arch, task=cfg.task, split=None, size="small", d_model=width,
                  n_layers=cfg.n_layers.get(arch), seed=seed, task_config=task_cfg, train=train,
                  latency={"enabled": False})
-    res = prepare(rs, cfg.overrides)
+    res = prepare(rs, arch_overrides(arch, cfg.overrides))
     job = Job(res.spec.model_dump(mode="json"), (), res.config_hash,
               f"{arch} d={depth} width={width} seed={seed} lr={lr:g}")
     cache[key] = job

@@ -209,19 +209,21 @@ class Executor:
 
 
 class LocalExecutor(Executor):
-    """A spawn-based process pool on this machine (workers=1 still runs in a child, so a crash cannot take the
-    writer down)."""
+    """A spawn-based process pool on this machine, kept across calls (workers=1 still runs in a child, so a crash
+    cannot take the writer down)."""
 
     def __init__(self, workers: int = 1):
         self.workers = max(1, workers)
+        self.pool: Any = None
 
     def map_unordered(self, jobs: list[Job], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from concurrent.futures.process import BrokenProcessPool
 
-        pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
-        futs = {pool.submit(run_job, j, checkpoint_dir): j for j in jobs}
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+        futs = {self.pool.submit(run_job, j, checkpoint_dir): j for j in jobs}
         finished = False
         try:
             for fut in as_completed(futs):
@@ -232,14 +234,25 @@ class LocalExecutor(Executor):
                            "summary": f"worker process died: {exc}", "seconds": 0.0}
             finished = True
         finally:
-            if finished:
-                pool.shutdown(wait=True)
-            else:  # stopped early (deadline, Ctrl-C): end our own workers now; their checkpoints stay
-                procs = list((getattr(pool, "_processes", None) or {}).values())
-                pool.shutdown(wait=False, cancel_futures=True)
-                for p in procs:
-                    if p.is_alive():
-                        p.terminate()
+            if not finished or any(isinstance(f.exception(), BrokenProcessPool) for f in futs if f.done()
+                                   and not f.cancelled()):
+                self._terminate()
+
+    def _terminate(self) -> None:
+        """Stopped early (deadline, Ctrl-C) or broken: end our own workers now; their checkpoints stay."""
+        if self.pool is None:
+            return
+        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        self.pool = None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
 
 
 class DaskExecutor(Executor):
@@ -420,13 +433,19 @@ def _record(engine: Any, job: Job, result: dict[str, Any], summary: SweepSummary
 
 
 def _identity_for(job: Job) -> dict[str, Any] | None:
+    """The row identity of a failed job: with its overrides if they resolve, else without (the overrides may be
+    what failed), keeping the job's own config hash."""
     from arena.runner import identity, prepare
     from arena.spec import RunSpec
 
-    try:
-        return identity(prepare(RunSpec.model_validate(job.spec), list(job.overrides)))
-    except Exception:  # noqa: BLE001 - the spec was valid when expanded; nothing sane to record otherwise
-        return None
+    for overrides in (list(job.overrides), []):
+        try:
+            ident = identity(prepare(RunSpec.model_validate(job.spec), overrides))
+        except Exception:  # noqa: BLE001 - try the next, simpler resolution
+            continue
+        ident["config_hash"] = job.config_hash
+        return ident
+    return None
 
 
 def run_sweep(spec: SweepSpec, **kwargs: Any) -> SweepSummary:

@@ -72,7 +72,8 @@ def succinctness(
     lrs: str = typer.Option("1e-3", "--lrs", help="comma-separated learning rates (a size passes if any LR does)"),
     n_layers: str = typer.Option("", "--n-layers", help="per-arch layers, e.g. rnn=1,transformer=2 (default: preset)"),
     variant: str | None = typer.Option(None, "--variant", help="nested-parity: mem | flat"),
-    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE override for every run (task.X, train.X, arch.X)"),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE override for every run (task.X, train.X; arch.X only where the arch "
+                                  "has X; ARCH:KEY=VALUE for one arch)"),
     max_steps: int = typer.Option(300, "--max-steps", help="training steps per run"),
     executor: str = typer.Option("local", "--executor", help="local | dask"),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address"),
