@@ -69,6 +69,10 @@ class StateMachineConfig(ArchConfig):
                                                               "output. Default: 0.3")
     max_steps: int = Field(600, ge=1, description="step budget; fit() uses min(its max_steps, this). Default: 600")
     check_every: int = Field(10, ge=1, description="steps between train exact-match checks. Default: 10")
+    max_train_tokens: int | None = Field(
+        None, ge=1, description="learn only from training inputs of at most this many tokens (a compute saving for "
+                                "long inputs such as deep scan-depth trees; train exact match is still reported on "
+                                "the whole training set). Default: None (all)")
     shuffle_targets: bool = Field(False, description="control: shuffle training targets across commands. "
                                                      "Default: False")
 
@@ -200,7 +204,13 @@ class StateMachine(nn.Module):
             targets = [t for _, t in data]
             random.Random(f"state-machine-control:{seed}").shuffle(targets)
             data = [(p, t) for (p, _), t in zip(data, targets)]
-        unique = sorted(set(data))
+        if cfg.max_train_tokens is not None:  # compute saving: learn from the shorter training sentences only
+            fit_data = [(p, t) for p, t in data if len(p) <= cfg.max_train_tokens]
+            if not fit_data:
+                raise ArenaError(f"state-machine: no training input has <= {cfg.max_train_tokens} tokens")
+        else:
+            fit_data = data
+        unique = sorted(set(fit_data))
         by_len: dict[int, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         for p, t in unique:
             by_len.setdefault(len(p), []).append((p, t))
@@ -269,7 +279,7 @@ class StateMachine(nn.Module):
                 lex, t = self._argmax()
                 key = (tuple(lex[w] for w in used), t)
                 if key not in em_cache:
-                    em_cache[key] = float(np.mean([self._execute(p, lex, t) == tt for p, tt in data]))
+                    em_cache[key] = float(np.mean([self._execute(p, lex, t) == tt for p, tt in fit_data]))
                 train_em = em_cache[key]
                 info = {"train_exact_match": train_em, "mean_reward": mean_reward * scale, "beta": beta}
                 history.append({"step": step, **info})
@@ -277,7 +287,11 @@ class StateMachine(nn.Module):
                     progress(step, info)
                 if train_em >= 1.0:
                     break
+        if fit_data is not data:
+            lex, t = self._argmax()
+            train_em = float(np.mean([self._execute(p, lex, t) == tt for p, tt in data]))
         return {"steps": step, "train_exact_match": train_em, "skeleton": self.skeleton,
+                "n_train_used": len(fit_data), "n_train": len(data),
                 "params": sum(p.numel() for p in self.parameters()), "lexicon": self.learned_lexicon(),
                 "skeleton_size": self.skeleton_size(), "n_learned_bits": self.n_learned_bits(),
                 "task_specific": True, "seconds": time.perf_counter() - t0, "history": history}

@@ -47,7 +47,7 @@ FIELDS = ["model", "arch", "task", "split", "seed", "lr", "max_steps", "batch_si
           "params_total", "params_non_embedding", "flops_forward_per_token", "flops_note", "latency_p50_ms",
           "train_seconds", "headline_split", "test_exact_match", "val_exact_match", "max_eval_examples",
           "task_specific", "skeleton_lines", "skeleton_gzip_bytes", "lexicon", "run_id", "status", "error",
-          "git_commit", "git_dirty", "arena_version", "torch", "python", "host", "threads", "timestamp", "command"]
+          "notes", "git_commit", "git_dirty", "arena_version", "torch", "python", "host", "threads", "timestamp", "command"]
 
 
 def key(row: dict) -> tuple:
@@ -70,8 +70,13 @@ def run_one(model: str, task: str, split: str, seed: int, lr: float | None, step
                  "max_eval_examples": "" if model == "state-machine" else (args.max_eval or ""), "command": command,
                  "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                  "torch": torch.__version__, "python": platform.python_version(), "host": platform.node(), "threads": 1}
+    overrides = list(m["overrides"])
+    if model == "state-machine" and task == "scan-depth":
+        # depth-3 trees are up to ~50 tokens; the lexicon is learned from inputs of <= 25 tokens (depth <= 2)
+        overrides.append("arch.max_train_tokens=25")
+        row["notes"] = "arch.max_train_tokens=25"
     try:
-        res = run(spec, overrides=m["overrides"], db=args.db, command=command)
+        res = run(spec, overrides=overrides, db=args.db, command=command)
     except Exception as exc:  # a failed run is a row too
         row.update(status="failed", error=str(exc)[:500])
         return row
