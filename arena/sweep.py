@@ -199,7 +199,10 @@ def run_job(job: Job, checkpoint_dir: str | None = None) -> dict[str, Any]:
 
 
 class Executor:
-    """Submit jobs, yield results as they finish."""
+    """Submit jobs, yield results as they finish. ``shares_filesystem``: workers see this machine's checkpoint
+    folder (else they use their own ``ARENA_CHECKPOINT_DIR``)."""
+
+    shares_filesystem = True
 
     def map_unordered(self, jobs: list[Job], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
@@ -264,12 +267,14 @@ class DaskExecutor(Executor):
         except ImportError as exc:
             raise ArenaError("the dask executor needs dask.distributed: pip install 'arena[distributed]'") from exc
         self.cluster = None
+        self.shares_filesystem = False
         if scheduler:
             try:
                 self.client = Client(scheduler, timeout="20s")
             except (OSError, TimeoutError) as exc:
                 raise ArenaError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
         else:
+            self.shares_filesystem = True
             self.cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
                                         host="127.0.0.1", dashboard_address=None)
             self.client = Client(self.cluster)
@@ -382,9 +387,9 @@ def run_jobs(jobs: list[Job], *, db: str | None = None, executor: str = "local",
                 summary.resumed += 1
     by_hash = {j.config_hash: j for j in todo}
     bar = SweepProgress(progress, name, len(todo))
-    ckdir = str(checkpoint_dir().resolve())
     own = executor_obj is None and bool(todo)
     ex = executor_obj if executor_obj is not None else (make_executor(executor, scheduler, workers) if todo else None)
+    ckdir = str(checkpoint_dir().resolve()) if ex is None or ex.shares_filesystem else None
     try:
         pending = len(todo)
         for result in (ex.map_unordered(todo, ckdir) if ex and todo else ()):
