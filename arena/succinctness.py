@@ -407,8 +407,8 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
                          "(counter-chain, nested-parity)")
     if cfg.variant and "variant" not in spec.config.model_fields:
         raise ArenaError(f"task {cfg.task!r} has no variants; drop --variant")
-    if not 0 < cfg.target <= 1:
-        raise ArenaError(f"--target must be in (0, 1], got {cfg.target}")
+    if not 0 <= cfg.target <= 1:
+        raise ArenaError(f"--target must be in [0, 1], got {cfg.target}")
     if cfg.seeds < 1:
         raise ArenaError("--seeds must be >= 1")
     searches, engine = search_all(cfg, db=db, executor=executor, scheduler=scheduler, workers=workers,

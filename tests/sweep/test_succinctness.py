@@ -1,0 +1,107 @@
+"""Succinctness: the bisection finds the smallest passing width with >= 2 of 3 seeds using fewer runs than the
+grid; growth fits tell exponential from polynomial; the CSV has the leaderboard's columns; one real tiny search
+runs end to end through the sweep machinery and resumes from the database."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+
+from arena.errors import ArenaError
+from arena.succinctness import (
+    CAVEATS,
+    Search,
+    SuccinctnessConfig,
+    _advance,
+    fit_growth,
+    parse_depths,
+    parse_ladder,
+    run_succinctness,
+)
+from arena.sweep import Job
+
+LEADERBOARD_COLUMNS = ["task", "arch", "depth", "p_star", "state_size", "flops", "reached"]
+
+
+def test_ladder_and_depth_parsing():
+    assert parse_ladder("8-64") == [8, 11, 16, 23, 32, 45, 64]
+    assert parse_ladder("16,8,8") == [8, 16]
+    assert parse_depths("1-3,5") == [1, 2, 3, 5]
+    for bad in ("x", "8-", ""):
+        with pytest.raises(ArenaError):
+            parse_ladder(bad)
+    with pytest.raises(ArenaError):
+        parse_depths("a-b")
+
+
+def _simulate(widths: list[int], passes) -> tuple[Search, int]:
+    """Drive the bisection with fake jobs: ``passes(width, seed)`` says whether that run reaches the target."""
+    cfg = SuccinctnessConfig(task="t", archs=["a"], depths=[1], target=0.9, ladder=widths, seeds=3, lrs=[1e-3])
+    cache = {("a", 1, w, s, 1e-3): Job({}, (), f"{w}-{s}", "") for w in widths for s in range(3)}
+    search, scores, runs = Search("a", 1, widths), {}, 0
+    for _ in range(100):
+        jobs = _advance(cfg, search, scores, set(), cache)
+        if not jobs:
+            break
+        for j in jobs:
+            w, s = (int(x) for x in j.config_hash.split("-"))
+            scores[j.config_hash] = 1.0 if passes(w, s) else 0.5
+            runs += 1
+    assert search.done
+    return search, runs
+
+
+@pytest.mark.parametrize("threshold", [8, 11, 23, 64, 1000])
+def test_bisection_finds_the_smallest_passing_width(threshold):
+    widths = parse_ladder("8-64")
+    search, runs = _simulate(widths, lambda w, s: w >= threshold)
+    found = widths[search.hi] if search.hi < len(widths) else None
+    assert found == (min(w for w in widths if w >= threshold) if threshold <= 64 else None)
+    assert runs <= 2 * math.ceil(math.log2(len(widths) + 1)) + 1 < 3 * len(widths)  # far from the full grid
+
+
+def test_two_of_three_seeds_rule():
+    widths = [8, 16, 32]
+    # at 16 only seed 0 passes (1 of 3: fail); at 32 seeds 1 and 2 pass (2 of 3: pass)
+    table = {(8, 0): 0, (8, 1): 0, (8, 2): 0, (16, 0): 1, (16, 1): 0, (16, 2): 0, (32, 0): 0, (32, 1): 1,
+             (32, 2): 1}
+    search, _ = _simulate(widths, lambda w, s: bool(table[(w, s)]))
+    assert widths[search.hi] == 32
+    assert search.outcomes[1] == (False, 1) and search.outcomes[2] == (True, 2)
+
+
+def test_growth_fit_tells_exponential_from_polynomial():
+    d = [1, 2, 3, 4, 5]
+    exp = fit_growth(d, [100 * 4 ** x for x in d])
+    assert exp["preferred"] == "exponential" and exp["exp"]["r2"] > 0.999
+    assert exp["exp"]["slope"] == pytest.approx(2.0, abs=1e-6)
+    lo, hi = exp["exp"]["slope_ci95"]
+    assert lo <= 2.0 <= hi
+    poly = fit_growth(d, [100 * x ** 3 for x in d])
+    assert poly["preferred"] == "polynomial" and poly["poly"]["slope"] == pytest.approx(3.0, abs=1e-6)
+    assert fit_growth([1], [10])["preferred"] is None
+
+
+def test_real_tiny_search_writes_table_and_plot_then_resumes(sweep_env, tmp_path):
+    cfg = SuccinctnessConfig(task="counter-chain", archs=["rnn"], depths=[1], target=0.0, ladder=[8, 16],
+                             seeds=3, lrs=[3e-3], max_steps=2,
+                             overrides=["task.n_train=16", "task.n_val=4", "task.n_test=8", "train.batch_size=4"])
+    out = run_succinctness(cfg, db=sweep_env["url"], out_dir=tmp_path / "res")
+    (row,) = out["rows"]
+    # target 0 is always reached: bisection probes width 16 then 8, each with two seeds (the third never runs)
+    assert row["reached"] and row["d_model"] == 8 and row["seeds_passed"] == 2 and row["runs"] == 4
+    assert row["p_star"] > 0 and row["state_size"] > 0 and row["flops"] > 0
+    with open(out["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:7] == LEADERBOARD_COLUMNS and rows[0]["reached"] == "True"
+    png = (tmp_path / "res" / "succinctness_counter-chain.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(CAVEATS) == 4
+    from arena.store import list_runs, open_store
+
+    n = len(list_runs(open_store(sweep_env["url"])))
+    again = run_succinctness(cfg, db=sweep_env["url"], out_dir=tmp_path / "res")
+    assert again["rows"][0]["p_star"] == row["p_star"]
+    assert len(list_runs(open_store(sweep_env["url"]))) == n == 4  # resumed from the database: nothing rerun
