@@ -84,6 +84,7 @@ def test_growth_fit_tells_exponential_from_polynomial():
     assert fit_growth([1], [10])["preferred"] is None
 
 
+@pytest.mark.slow
 def test_real_tiny_search_writes_table_and_plot_then_resumes(sweep_env, tmp_path):
     cfg = SuccinctnessConfig(task="counter-chain", archs=["rnn"], depths=[1], target=0.0, ladder=[8, 16],
                              seeds=3, lrs=[3e-3], max_steps=2,
