@@ -279,6 +279,13 @@ class DaskExecutor(Executor):
                                         host="127.0.0.1", dashboard_address=None)
             self.client = Client(self.cluster)
 
+    @classmethod
+    def from_client(cls, client: Any, shares_filesystem: bool = False) -> DaskExecutor:
+        """Wrap a Client you built yourself (e.g. on a dask-jobqueue SLURMCluster); closing it stays yours."""
+        ex = cls.__new__(cls)
+        ex.client, ex.cluster, ex.shares_filesystem, ex._own_client = client, None, shares_filesystem, False
+        return ex
+
     def map_unordered(self, jobs: list[Job], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
         from dask.distributed import as_completed
 
@@ -297,7 +304,8 @@ class DaskExecutor(Executor):
                 f.cancel()
 
     def close(self) -> None:
-        self.client.close()
+        if getattr(self, "_own_client", True):
+            self.client.close()
         if self.cluster is not None:
             self.cluster.close()
 
