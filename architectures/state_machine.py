@@ -294,7 +294,7 @@ class StateMachine(nn.Module):
                 "n_train_used": len(fit_data), "n_train": len(data),
                 "params": sum(p.numel() for p in self.parameters()), "lexicon": self.learned_lexicon(),
                 "skeleton_size": self.skeleton_size(), "n_learned_bits": self.n_learned_bits(),
-                "task_specific": True, "seconds": time.perf_counter() - t0, "history": history}
+                "task_specific": True, "seconds": time.perf_counter() - t0, "curve": history}
 
     def _reward(self, rows: tuple[int, ...], lex: list[tuple[int, int]], t: int, target: tuple[int, ...]) -> float:
         out = self._execute(rows, lex, t)
