@@ -158,15 +158,20 @@ def _job(cfg: SuccinctnessConfig, arch: str, depth: int, width: int, seed: int, 
     key = (arch, depth, width, seed, lr)
     if key in cache:
         return cache[key]
+    from arena.registry import get_task
     from arena.runner import prepare
     from arena.spec import RunSpec
 
-    task_cfg: dict[str, Any] = {"depth": depth}
+    task_spec = get_task(cfg.task)
+    fields = task_spec.config.model_fields
+    # the per-depth protocol: every set (train, val, test) at exactly this depth -> split 'iid'
+    task_cfg: dict[str, Any] = {"depth": depth} if "depth" in fields else {"iid_depths": [depth, depth]}
+    split = "iid" if "iid" in task_spec.cls.split_names else None
     if cfg.variant:
         task_cfg["variant"] = cfg.variant
     train = {"max_steps": cfg.max_steps, "lr": lr, "eval_every": max(10, cfg.max_steps // 6),
              "warmup_steps": min(100, cfg.max_steps // 10), "checkpoint_every": max(50, cfg.max_steps // 2)}
-    rs = RunSpec(arch=arch, task=cfg.task, split=None, size="small", d_model=width,
+    rs = RunSpec(arch=arch, task=cfg.task, split=split, size="small", d_model=width,
                  n_layers=cfg.n_layers.get(arch), seed=seed, task_config=task_cfg, train=train,
                  latency={"enabled": False})
     res = prepare(rs, arch_overrides(arch, cfg.overrides))
@@ -402,9 +407,9 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
     from arena.registry import get_task
 
     spec = get_task(cfg.task)
-    if "depth" not in spec.config.model_fields:
-        raise ArenaError(f"task {cfg.task!r} has no 'depth' config field; succinctness needs a depth-knob task "
-                         "(counter-chain, nested-parity)")
+    if not {"depth", "iid_depths"} & set(spec.config.model_fields):
+        raise ArenaError(f"task {cfg.task!r} has no 'depth' (or 'iid_depths') config field; succinctness needs a "
+                         "depth-knob task (counter-chain, nested-parity, scan-depth)")
     if cfg.variant and "variant" not in spec.config.model_fields:
         raise ArenaError(f"task {cfg.task!r} has no variants; drop --variant")
     if not 0 <= cfg.target <= 1:

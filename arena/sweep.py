@@ -291,7 +291,7 @@ class DaskExecutor(Executor):
 
         futs = [self.client.submit(run_job, j, checkpoint_dir, pure=False, key=f"arena-{j.config_hash[:16]}-"
                                    f"{time.time_ns()}") for j in jobs]
-        by_key = {f.key: j for f, j in zip(futs, jobs)}
+        by_key = {f.key: j for f, j in zip(futs, jobs, strict=True)}
         try:
             for fut in as_completed(futs):
                 try:

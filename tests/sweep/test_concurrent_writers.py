@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from arena.runner import _Silent, execute, identity, prepare
 from arena.spec import RunSpec
-from arena.store import open_store, repo
+from arena.store import open_store
 from arena.store.models import Metric, Provenance, Run
 from tests.sweep._writer import write_runs
 
