@@ -150,6 +150,7 @@ def _width_step(arch: str, overrides: list[str]) -> int:
             k, _, v = o.partition("=")
             if k.strip() in ("arch.n_heads", "n_heads"):
                 heads = int(v)
+        return 2 * heads  # an even head size (RoPE), as fit_params chooses widths
     return heads
 
 
