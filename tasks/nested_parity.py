@@ -14,6 +14,11 @@ value is the XOR of the leaves, flipped once per negation; depth only sets the n
 Both end with ``?`` followed by the label ``Y0``/``Y1``: a classification scored teacher-forced at the single
 position of ``?`` (``exact_match`` == accuracy; SPECS uses tau = 0.95). Chance 0.5 (labels are balanced).
 
+``leaf_values=True`` (NP-mem only, off by default, *not* the SPECS task): every leaf is followed by its looked-up
+value ``B.``, which is scored too. The single label bit is a parity of 2^d look-ups, a notoriously weak gradient
+signal: an LSTM that learns NP-flat and d=1 stays at chance on NP-mem d=2. The leaf targets give dense
+supervision while keeping the memory bound (predicting the leaves still needs all 2^d stored bits).
+
 Splits:
 * ``depth`` (default): train/val/test_iid on ``train_depths`` (default 1-3), test_ood on ``test_depths``
   (default 4-5; raise it to 8 for NP-flat on a bigger machine), every example sliced by ``depth``.
@@ -38,6 +43,8 @@ HELD_OUT_BUCKETS = 8
 
 class NestedParityConfig(TaskConfig):
     variant: Literal["mem", "flat"] = Field("mem", description="mem (NP-mem) or flat (NP-flat). Default: mem")
+    leaf_values: bool = Field(False, description="mem only: write each leaf's looked-up value after its name and "
+                              "score it (dense supervision; not the SPECS task). Default: False")
     depth: int = Field(3, ge=1, le=MAX_DEPTH, description="tree depth d of split 'iid'. Default: 3")
     train_depths: tuple[int, int] = Field((1, 3), description="split 'depth': inclusive train depths. Default: (1, 3)")
     test_depths: tuple[int, int] = Field((4, 5), description="split 'depth': inclusive test_ood depths. Default: (4, 5)")
@@ -58,7 +65,7 @@ def name_bits(j: int, depth: int) -> list[str]:
     return [f"A{(j >> (depth - 1 - b)) & 1}" for b in range(depth)]
 
 
-def generate(variant: str, depth: int, rng: random.Random) -> tuple[list[str], int]:
+def generate(variant: str, depth: int, rng: random.Random, leaf_values: bool = False) -> tuple[list[str], int]:
     """Words up to and including ``?``, and the label bit."""
     memory: list[str] = []
     if variant == "mem":
@@ -71,7 +78,8 @@ def generate(variant: str, depth: int, rng: random.Random) -> tuple[list[str], i
     def leaf() -> tuple[list[str], int]:
         if variant == "mem":
             j = rng.randrange(1 << depth)
-            return ["$", *name_bits(j, depth)], values[j]
+            shown = [f"B{values[j]}"] if leaf_values else []
+            return ["$", *name_bits(j, depth), *shown], values[j]
         bit = rng.getrandbits(1)
         return [f"B{bit}"], bit
 
@@ -119,11 +127,14 @@ class NestedParityTask(Task):
 
     def sample(self, depth: int, rng: random.Random) -> Example:
         cfg: NestedParityConfig = self.cfg  # type: ignore[assignment]
-        words, label = generate(cfg.variant, depth, rng)
+        leaf_values = cfg.leaf_values and cfg.variant == "mem"
+        words, label = generate(cfg.variant, depth, rng, leaf_values)
         tokens = self.vocab.ids([*words, f"Y{label}"])
         n = len(tokens) - 1
-        mask = tuple(i == n - 1 for i in range(n))
-        return Example(tokens=tokens, mask=mask, prompt_len=n,
+        # the label is read at '?'; with leaf_values also each leaf's value, from the leaf's last name token
+        marks = {n - 1} | ({i + depth for i, w in enumerate(words) if w == "$"} if leaf_values else set())
+        mask = tuple(i in marks for i in range(n))
+        return Example(tokens=tokens, mask=mask, prompt_len=None if leaf_values else n,
                        slices={"depth": depth, "length": len(tokens), "label": label})
 
     def _draw(self, depth: int, n: int, rng: random.Random, where: str) -> list[Example]:

@@ -113,8 +113,9 @@ def test_counter_chain_depth_one_still_disjoint():
 
 
 # -- nested-parity -------------------------------------------------------------------------------------------------
-def np_oracle(words: list[str]) -> tuple[int, int]:
-    """(label, depth) by recursive descent over the serialized tokens, memory parsed into a dict first."""
+def np_oracle(words: list[str]) -> tuple[int, int, list[int]]:
+    """(label, depth, positions of the shown leaf values) by recursive descent over the serialized tokens, memory
+    parsed into a dict first; a shown leaf value must equal the memory's."""
     assert words[0] == "<bos>" and words[-2] == "?"
     memory: dict[str, int] = {}
     pos = 1
@@ -126,8 +127,10 @@ def np_oracle(words: list[str]) -> tuple[int, int]:
             memory["".join(name)] = int(value[1])
             pos = end + 1
         pos += 1
+    offset = pos
     body = words[pos:-2]
     i = 0
+    shown: list[int] = []
 
     def expr() -> tuple[int, int]:
         nonlocal i
@@ -149,6 +152,10 @@ def np_oracle(words: list[str]) -> tuple[int, int]:
                 j += 1
             value = memory["".join(body[i + 1 : j])]
             i = j
+            if i < len(body) and body[i] in ("B0", "B1"):
+                assert int(body[i][1]) == value, "a shown leaf value differs from the memory"
+                shown.append(offset + i - 1)  # the last name token predicts it
+                i += 1
             return value ^ flip, 0
         value = int(body[i][1])
         i += 1
@@ -156,22 +163,26 @@ def np_oracle(words: list[str]) -> tuple[int, int]:
 
     label, depth = expr()
     assert i == len(body)
-    return label, depth
+    return label, depth, shown
 
 
 @FAST
-@given(variant=st.sampled_from(["mem", "flat"]), depth=st.integers(1, 5), seed=st.integers(0, 2**31))
-def test_nested_parity_label_matches_oracle(variant, depth, seed):
-    task = NestedParityTask(NestedParityConfig(variant=variant))
+@given(variant=st.sampled_from(["mem", "flat"]), depth=st.integers(1, 5), seed=st.integers(0, 2**31),
+       leaf_values=st.booleans())
+def test_nested_parity_label_matches_oracle(variant, depth, seed, leaf_values):
+    task = NestedParityTask(NestedParityConfig(variant=variant, leaf_values=leaf_values))
     ex = task.sample(depth, random.Random(seed))
     words = words_of(task, ex)
-    label, parsed_depth = np_oracle(words)
+    label, parsed_depth, shown = np_oracle(words)
     assert words[-1] == f"Y{label}" and parsed_depth == depth == ex.slices["depth"]
-    assert scored(ex) == [len(ex.tokens) - 2]  # only '?' is scored
+    assert scored(ex) == shown + [len(ex.tokens) - 2]  # '?' (and the shown leaf values) are scored
+    with_values = leaf_values and variant == "mem"
+    assert len(shown) == (2**depth if with_values else 0)
     n_neg = words.count("~")
     leaves = 2**depth
     if variant == "mem":  # memory records (d+3 each), tree: 3 per inner node, d+1 per leaf, 1 per negation
-        assert len(ex.tokens) == 1 + leaves * (depth + 3) + 1 + 3 * (leaves - 1) + leaves * (depth + 1) + n_neg + 2
+        leaf_len = depth + 1 + with_values
+        assert len(ex.tokens) == 1 + leaves * (depth + 3) + 1 + 3 * (leaves - 1) + leaves * leaf_len + n_neg + 2
         assert len(set(words[1 : words.index("Q")])) <= 6
     else:
         assert len(ex.tokens) == 1 + 3 * (leaves - 1) + leaves + n_neg + 2
