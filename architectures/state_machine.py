@@ -158,7 +158,7 @@ class StateMachine(nn.Module):
         row_of = {w: i for i, w in enumerate(in_words)}
         id_row = {vocab.id(w): r for w, r in row_of.items()}
         if skeleton == "scan":
-            id_row.update({vocab.id(g): r for g, r in zip(GROUP_TOKENS, (sk.OPEN_ROW, sk.CLOSE_ROW))
+            id_row.update({vocab.id(g): r for g, r in zip(GROUP_TOKENS, (sk.OPEN_ROW, sk.CLOSE_ROW), strict=True)
                            if g in vocab.tokens})
         self._bound = {
             "task": name, "generative": skeleton == "scan", "in_words": in_words, "out_words": out_words,
@@ -183,7 +183,7 @@ class StateMachine(nn.Module):
         roles = self.role_logits.detach().argmax(-1).tolist()
         args = self.arg_logits.detach().argmax(-1).tolist()
         t = int(self.template_logits.detach().argmax()) if self.template_logits is not None else 0
-        return list(zip(roles, args)), t
+        return list(zip(roles, args, strict=True)), t
 
     # -- training -----------------------------------------------------------------------------------------------
     def fit(self, task: Any, *, max_steps: int | None = None, seed: int = 0,
@@ -203,7 +203,7 @@ class StateMachine(nn.Module):
         if cfg.shuffle_targets:
             targets = [t for _, t in data]
             random.Random(f"state-machine-control:{seed}").shuffle(targets)
-            data = [(p, t) for (p, _), t in zip(data, targets)]
+            data = [(p, t) for (p, _), t in zip(data, targets, strict=True)]
         if cfg.max_train_tokens is not None:  # compute saving: learn from the shorter training sentences only
             fit_data = [(p, t) for p, t in data if len(p) <= cfg.max_train_tokens]
             if not fit_data:
@@ -236,7 +236,8 @@ class StateMachine(nn.Module):
                 rows, target = bucket[sid]
                 types = sorted({w for w in rows if w >= 0})
 
-                def reward(lex: list[tuple[int, int]], t: int) -> float:
+                def reward(lex: list[tuple[int, int]], t: int, rows: tuple[int, ...] = rows,
+                           types: list[int] = types, target: tuple[int, ...] = target) -> float:
                     key = (rows, t, *[lex[w] for w in types])
                     r = cache.get(key)
                     if r is None:
@@ -316,7 +317,7 @@ class StateMachine(nn.Module):
         lex, t = self._argmax()
         row_of = {w: r for r, w in enumerate(self._bound["in_words"])}
         if self.skeleton == "scan":
-            row_of.update(dict(zip(GROUP_TOKENS, (sk.OPEN_ROW, sk.CLOSE_ROW))))
+            row_of.update(dict(zip(GROUP_TOKENS, (sk.OPEN_ROW, sk.CLOSE_ROW), strict=True)))
         out = self._execute(tuple(row_of.get(w, -3) for w in words), lex, t)
         return None if out is None else [self._bound["out_words"][s] for s in out]
 

@@ -68,7 +68,7 @@ def run_one(model: str, task: str, split: str, seed: int, lr: float | None, step
     row: dict = {"model": model, "arch": m["arch"], "task": task, "split": split, "seed": seed,
                  "lr": "" if lr is None else lr, "max_steps": steps, "batch_size": args.batch_size,
                  "max_eval_examples": "" if model == "state-machine" else (args.max_eval or ""), "command": command,
-                 "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                 "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                  "torch": torch.__version__, "python": platform.python_version(), "host": platform.node(), "threads": 1}
     overrides = list(m["overrides"])
     if model == "state-machine" and task == "scan-depth":

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from arena.api import Example, ModelShape, Task, TaskConfig, Vocab
-from arena.architectures.state_machine import StateMachineConfig, StateMachine
+from arena.architectures.state_machine import StateMachine, StateMachineConfig
 from arena.errors import ArenaError
 from arena.evaluate import greedy_generate
 from arena.registry import get_arch
@@ -125,7 +125,7 @@ def test_forward_logits_follow_the_lexicon_and_greedy_generation_scores_them():
     m.load_lexicon(REFERENCE)
     test = task.splits["test"]
     gens = greedy_generate(m, test, batch_size=16)
-    assert all(g[: len(e.tokens) - e.prompt_len] == list(e.tokens[e.prompt_len:]) for g, e in zip(gens, test))
+    assert all(g[: len(e.tokens) - e.prompt_len] == list(e.tokens[e.prompt_len:]) for g, e in zip(gens, test, strict=True))
     # teacher-forced alignment: at position t >= prompt_len - 1 the argmax is token t + 1
     ex = test[0]
     logits = m(torch.tensor([ex.tokens[:-1]]))
@@ -155,7 +155,7 @@ def _test_accuracy(m: StateMachine, task: Task) -> float:
     gens = greedy_generate(m, task.splits["test"], batch_size=64)
     n = len(gens)
     return sum(g[: len(e.tokens) - e.prompt_len] == list(e.tokens[e.prompt_len:])
-               for g, e in zip(gens, task.splits["test"])) / n
+               for g, e in zip(gens, task.splits["test"], strict=True)) / n
 
 
 @pytest.mark.slow
@@ -183,7 +183,7 @@ def test_permuting_the_vocabulary_does_not_change_the_result():
     """Renaming the words (which changes their alphabetical rows) and a seeded random row order give the same
     test accuracy and the same lexicon up to the renaming."""
     rename = {w: n for w, n in zip(INPUT_WORDS, ["zeta", "ypsilon", "xi", "omega", "nu", "mu", "lambda", "kappa",
-                                                 "iota", "eta", "epsilon", "delta", "beta"])}
+                                                 "iota", "eta", "epsilon", "delta", "beta"], strict=True)}
     base = MiniScan("addprim_jump", n_train=3000, n_test=1500, seed=0)
     renamed = MiniScan("addprim_jump", n_train=3000, n_test=1500, seed=0, rename=rename)
     results = []
