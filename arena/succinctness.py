@@ -87,6 +87,7 @@ class SuccinctnessConfig:
     overrides: list[str] = field(default_factory=list)
     max_steps: int = 300
     time_limit_s: float | None = None
+    tag: str = ""
 
     @property
     def need(self) -> int:
@@ -432,8 +433,8 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
         pts = [(r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r["p_star"]]
         fits[arch] = fit_growth([p[0] for p in pts], [p[1] for p in pts])
     out = Path(out_dir)
-    csv_path = out / f"succinctness_{cfg.label}.csv"
-    png_path = out / f"succinctness_{cfg.label}.png"
+    stem = f"succinctness_{cfg.label}" + (f"_{cfg.tag}" if cfg.tag else "")
+    csv_path, png_path = out / f"{stem}.csv", out / f"{stem}.png"
     write_csv(rows, csv_path)
     title = (f"Succinctness on {cfg.label}: smallest width reaching {cfg.target:g} in >= {cfg.need} of {cfg.seeds} "
              f"seeds\n({cfg.max_steps} steps, lr {'/'.join(f'{x:g}' for x in cfg.lrs)}, ladder "

@@ -81,6 +81,7 @@ def succinctness(
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL"),
     time_limit: float | None = typer.Option(None, "--time-limit", help="minutes; then stop and write what is known "
                                             "(unfinished searches are marked; rerun to continue)"),
+    tag: str = typer.Option("", "--tag", help="suffix for the output files (e.g. a budget: steps1500)"),
     out: str = typer.Option("results", "--out", help="folder for succinctness_<task>.csv/.png"),
     json_out: bool = typer.Option(False, "--json", help="print the table and fits as JSON"),
 ) -> None:
@@ -88,6 +89,10 @@ def succinctness(
     from arena.succinctness import SuccinctnessConfig, parse_depths, parse_ladder, run_succinctness
 
     n = _executor_opts(executor, workers)
+    import re
+
+    if tag and not re.fullmatch(r"[A-Za-z0-9._-]+", tag):
+        raise ArenaError(f"--tag may hold letters, digits, '.', '_' and '-' only, got {tag!r}")
     layers: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in n_layers.split(","))):
         k, sep, v = part.partition("=")
@@ -101,7 +106,8 @@ def succinctness(
     cfg = SuccinctnessConfig(task=task, archs=[a.strip() for a in archs.split(",") if a.strip()],
                              depths=parse_depths(depths), target=target, ladder=parse_ladder(ladder), seeds=seeds,
                              lrs=lr_list, n_layers=layers, variant=variant, overrides=list(set_),
-                             max_steps=max_steps, time_limit_s=None if time_limit is None else time_limit * 60)
+                             max_steps=max_steps, time_limit_s=None if time_limit is None else time_limit * 60,
+                             tag=tag)
     result = run_succinctness(cfg, db=db, executor=executor, scheduler=scheduler, workers=n, out_dir=out,
                               progress=not json_out)
     if json_out:
