@@ -107,6 +107,13 @@ def test_tinyshakespeare_nanogpt_split_and_vocab():
     tok = CharTokenizer.from_text(text)
     assert tok.size == 65 + 3 and tok.vocab.tokens[:3] == ("<pad>", "<bos>", "<unk>")
     assert tok.decode(tok.encode(val[:500])) == val[:500]
+    from arena.tasks.lm import LMConfig, LMTask
+
+    task = LMTask(LMConfig(data_dir=str(DATA)))
+    assert task.vocab == tok.vocab and task.val_text == val
+    assert task.chance == pytest.approx(4.829, abs=1e-3)  # unigram bits/char: the input-ignoring baseline
+    assert task.metric == "bits_per_char" and not task.higher_is_better and task.eval_splits == [
+        "val", "blimp", "lambada_openai"]
 
 
 @needs_data
