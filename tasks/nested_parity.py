@@ -29,16 +29,15 @@ training never uses, so they are disjoint from training by construction.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from arena.api import Example, Task, TaskConfig, Vocab
+from arena.api import Example, TaskConfig, Vocab
+from arena.tasks._depth_splits import DepthSplitTask, held_out_bucket  # noqa: F401 (re-exported for tests)
 
 MAX_DEPTH = 10
-HELD_OUT_BUCKETS = 8
 
 
 class NestedParityConfig(TaskConfig):
@@ -98,12 +97,7 @@ def generate(variant: str, depth: int, rng: random.Random, leaf_values: bool = F
     return [*head, *words, "?"], label
 
 
-def held_out_bucket(tokens: tuple[int, ...]) -> bool:
-    digest = hashlib.blake2b(bytes(tokens), digest_size=8).digest()
-    return int.from_bytes(digest, "little") % HELD_OUT_BUCKETS == 0
-
-
-class NestedParityTask(Task):
+class NestedParityTask(DepthSplitTask):
     name = "nested-parity"
     version = 1
     family = "compositional-depth"
@@ -137,35 +131,5 @@ class NestedParityTask(Task):
         return Example(tokens=tokens, mask=mask, prompt_len=None if leaf_values else n,
                        slices={"depth": depth, "length": len(tokens), "label": label})
 
-    def _draw(self, depth: int, n: int, rng: random.Random, where: str) -> list[Example]:
-        out: list[Example] = []
-        tries = 0
-        while len(out) < n and tries < 100 * n + 1000:
-            tries += 1
-            ex = self.sample(depth, rng)
-            if where == "any" or held_out_bucket(ex.tokens) == (where == "held"):
-                out.append(ex)
-        return out
-
-    def build_splits(self) -> dict[str, list[Example]]:
-        cfg: NestedParityConfig = self.cfg  # type: ignore[assignment]
-
-        def rng(part: str) -> random.Random:
-            return random.Random(f"nested-parity:{cfg.variant}:{self.seed}:{self.split}:{part}")
-
-        if self.split == "iid":
-            d = cfg.depth
-            return {"train": self._draw(d, cfg.n_train, rng("train"), "train"),
-                    "val": self._draw(d, cfg.n_val, rng("val"), "held"),
-                    "test": self._draw(d, cfg.n_test, rng("test"), "held")}
-        train_ds = range(cfg.train_depths[0], cfg.train_depths[1] + 1)
-        test_ds = [d for d in range(cfg.test_depths[0], cfg.test_depths[1] + 1) if d not in train_ds]
-        r_train, r_val, r_iid, r_ood = rng("train"), rng("val"), rng("test_iid"), rng("test_ood")
-        per_train = max(1, cfg.n_train // len(train_ds))
-        per_val = max(1, cfg.n_val // len(train_ds))
-        train = [ex for d in train_ds for ex in self._draw(d, per_train, r_train, "train")]
-        r_train.shuffle(train)
-        return {"train": train,
-                "val": [ex for d in train_ds for ex in self._draw(d, per_val, r_val, "held")],
-                "test_iid": [ex for d in train_ds for ex in self._draw(d, cfg.n_test, r_iid, "held")],
-                "test_ood": [ex for d in test_ds for ex in self._draw(d, cfg.n_test, r_ood, "any")]}
+    def rng_prefix(self) -> str:
+        return f"nested-parity:{self.cfg.variant}"

@@ -37,7 +37,6 @@ from pydantic import Field
 
 from arena.api import Example, Task, TaskConfig, Vocab
 from arena.errors import ArenaError
-
 from arena.tasks.scan_grammar import ACTIONS, INPUT_WORDS, commands, interpret, operator_count
 
 SPECIALS = ("<pad>", "<bos>", "<sep>", "<eos>")

@@ -20,7 +20,6 @@ import random
 from pydantic import Field, model_validator
 
 from arena.api import Example, Task, TaskConfig, Vocab
-
 from arena.tasks.scan_grammar import ACTIONS, INPUT_WORDS, interpret_s, s_phrases
 
 SPECIALS = ("<pad>", "<bos>", "<sep>", "<eos>", "(", ")")
