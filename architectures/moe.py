@@ -24,14 +24,20 @@ the router 2 D E (matmul); gates, GELU and biases are elementwise; dispatch/gath
 from __future__ import annotations
 
 import math
+
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
 from arena.api import ChannelSpec, SizePreset, arch_spec
-from arena.architectures.transformer import (CausalSelfAttention, TransformerConfig, attention_flops,
-                                             attention_params, attention_state)
+from arena.architectures.transformer import (
+    CausalSelfAttention,
+    TransformerConfig,
+    attention_flops,
+    attention_params,
+    attention_state,
+)
 from arena.blocks import mlp_width
 
 

@@ -7,7 +7,7 @@ provenance, or ``failed`` / ``interrupted`` with the error. Schema changes go th
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
@@ -18,7 +18,7 @@ STATUSES = ("running", "completed", "failed", "interrupted")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

@@ -5,8 +5,6 @@ from alembic import context
 from arena.store.models import VERSION_TABLE, Base
 
 
-
-
 def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:  # offline / CLI use: build an engine from the URL
