@@ -124,8 +124,8 @@ def render(rows: list[dict], doc: Path) -> None:
     sel = [r for r in rows if str(r.get("selected")) == "True" and r.get("status") == "completed"]
     models = [m for m in MODELS if any(r["model"] == m for r in sel)]
     cols = [f"{t}/{s}" for t, s in TASKS]
-    lines = ["| model | params | FLOPs/token | latency p50 (ms, batch 16) | steps (budget) | "
-             + " | ".join(cols) + " |", "|---|---:|---|---:|---|" + "---:|" * len(cols)]
+    lines = ["| model | params | FLOPs/token | latency p50 (ms, batch 16) | steps (budget) | eval examples/split | "
+             + " | ".join(cols) + " |", "|---|---:|---|---:|---|---|" + "---:|" * len(cols)]
     for m in models:
         mine = [r for r in sel if r["model"] == m]
         cells = []
@@ -142,12 +142,16 @@ def render(rows: list[dict], doc: Path) -> None:
         lat = statistics.median(float(r["latency_p50_ms"]) for r in mine if r["latency_p50_ms"])
         budget = sorted({str(r["max_steps"]) for r in mine}, key=int)
         done = sorted({int(r["steps"]) for r in mine})
-        lines.append(f"| {m} | {int(p):,} | {fl} | {lat:.3g} | {done[0]}–{done[-1]} ({'/'.join(budget)}) | "
+        mark = "†" if str(mine[0].get("task_specific")) == "True" else ""
+        evals = sorted({str(r.get("max_eval_examples") or "all") for r in mine})
+        lines.append(f"| {m} | {int(p):,} | {fl} | {lat:.3g}{mark} | {done[0]}–{done[-1]} ({'/'.join(budget)}) | "
+                     f"{'/'.join(evals)} | "
                      + " | ".join(cells) + " |")
     lrs = sorted({(r["model"], str(r["lr"])) for r in rows if r["lr"] not in ("", None)})
     lines += ["", "Cells: mean test exact match (%) over seeds, per-seed values in brackets; gradient models at the "
               "learning rate with the best validation exact match per seed (grid: "
-              + ", ".join(f"{m} {lr}" for m, lr in lrs) + ")."]
+              + ", ".join(f"{m} {lr}" for m, lr in lrs) + "). † the runner times a task-specific model on all-BOS "
+              "input, which the interpreter rejects immediately: not a meaningful latency (see Timing)."]
     text = doc.read_text() if doc.exists() else "<!-- table -->\n<!-- /table -->\n"
     a, b = text.index("<!-- table -->"), text.index("<!-- /table -->")
     doc.write_text(text[: a + len("<!-- table -->")] + "\n" + "\n".join(lines) + "\n" + text[b:])
