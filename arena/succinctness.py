@@ -389,12 +389,16 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path, title: st
             ax.plot([p[0] for p in lows], [p[1] for p in lows], "^", color=color, mfc="none", ms=9,
                     label=f"{arch}: not reached (P* > largest failing size)")
     ax.set_yscale("log", base=2)
+    ax.margins(x=0.1, y=0.25)
+    depths = sorted({r["depth"] for r in rows})
+    if depths:
+        ax.set_xticks(depths)
     ax.set_xlabel("depth d")
     ax.set_ylabel("P* (non-embedding parameters)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
     fig.text(0.01, 0.01, "Caveats:\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(CAVEATS, 1)), fontsize=5.6,
              va="bottom", wrap=True)
     fig.subplots_adjust(bottom=0.27)
