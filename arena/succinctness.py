@@ -446,3 +446,39 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
     plot(rows, fits, png_path, title)
     return {"task": cfg.label, "rows": rows, "fits": fits, "csv": str(csv_path), "png": str(png_path),
             "caveats": list(CAVEATS), "target_note": TARGET_NOTE}
+
+
+def read_csv(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a succinctness CSV with numbers and booleans restored."""
+    rows = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            row: dict[str, Any] = dict(r)
+            for k in ("depth", "p_star", "state_size", "n_layers", "p_star_lower", "seeds_passed", "runs", "d_model",
+                      "max_steps"):
+                if k in row:
+                    row[k] = int(float(row[k])) if row[k] not in ("", None) else None
+            for k in ("flops", "target"):
+                if k in row:
+                    row[k] = float(row[k]) if row[k] not in ("", None) else None
+            row["reached"] = str(row.get("reached")).lower() in ("true", "1", "yes")
+            rows.append(row)
+    return rows
+
+
+def merge_tables(paths: list[str | Path], out_stem: str | Path, title: str) -> dict[str, Any]:
+    """Combine tables of several invocations (e.g. one per architecture) into one CSV + plot, refitting growth;
+    a later file's (arch, depth) row replaces an earlier one."""
+    merged: dict[tuple[str, int], dict[str, Any]] = {}
+    for p in paths:
+        for r in read_csv(p):
+            merged[(r["arch"], r["depth"])] = r
+    rows = sorted(merged.values(), key=lambda r: (r["arch"], r["depth"]))
+    fits = {}
+    for arch in sorted({r["arch"] for r in rows}):
+        pts = [(r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r["p_star"]]
+        fits[arch] = fit_growth([p[0] for p in pts], [p[1] for p in pts])
+    stem = Path(out_stem)
+    write_csv(rows, stem.with_suffix(".csv"))
+    plot(rows, fits, stem.with_suffix(".png"), title)
+    return {"rows": rows, "fits": fits}
