@@ -49,6 +49,7 @@ def _hammer(url: str, ident: dict[str, Any], payload: dict[str, Any]) -> None:
         assert s.scalar(select(func.count()).select_from(Metric)) == N_WRITERS * N_RUNS * per_run
 
 
+@pytest.mark.slow
 def test_four_writers_into_sqlite_lose_nothing(tmp_path, real_payload):
     _hammer(f"sqlite:///{tmp_path / 'w.db'}", *real_payload)
 
