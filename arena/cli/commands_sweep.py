@@ -36,7 +36,8 @@ def sweep(
     spec = load_spec(spec_path)
     jobs = expand(spec)
     if dry_run:
-        from arena.store import find_completed, open_store
+        from arena.store import open_store
+        from arena.store.repo import find_completed
 
         engine = open_store(db)
         rows = [{"config_hash": j.config_hash, "run": j.label,

@@ -79,3 +79,17 @@ def test_example_specs_in_the_repo_are_valid(sweep_env):  # expanding them all w
         spec = load_spec(path)
         assert spec.archs and spec.tasks, path
         assert yaml.safe_load(path.read_text())["name"] == spec.name
+
+
+def test_cli_dry_run_lists_the_grid_without_running(tmp_path):
+    import json
+
+    from tests.sweep.conftest import tiny_spec
+
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(tiny_spec([0], archs=["rnn"])))
+    r = _cli(["sweep", str(p), "--dry-run", "--json", "--db", f"sqlite:///{tmp_path / 'x.db'}"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [x["completed"] for x in rows] == [False, False]
+    assert {x["run"].split(" ")[0] for x in rows} == {"rnn/counter-chain", "rnn/nested-parity"}
