@@ -431,6 +431,9 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
                 for lr in cfg.lrs:
                     _job(cfg, s.arch, s.depth, s.widths[i], seed, lr, cache)
     rows = [_row(cfg, s, engine, cache) for s in searches]
+    if cfg.tag:  # a different budget is a different curve: keep it apart on the leaderboard
+        for r in rows:
+            r["task"] = f"{cfg.label}-{cfg.tag}"
     rows.sort(key=lambda r: (r["arch"], r["depth"]))
     fits = {}
     for arch in cfg.archs:
@@ -466,7 +469,8 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def merge_tables(paths: list[str | Path], out_stem: str | Path, title: str) -> dict[str, Any]:
+def merge_tables(paths: list[str | Path], out_stem: str | Path, title: str, task_label: str | None = None
+                 ) -> dict[str, Any]:
     """Combine tables of several invocations (e.g. one per architecture) into one CSV + plot, refitting growth;
     a later file's (arch, depth) row replaces an earlier one."""
     merged: dict[tuple[str, int], dict[str, Any]] = {}
@@ -474,6 +478,9 @@ def merge_tables(paths: list[str | Path], out_stem: str | Path, title: str) -> d
         for r in read_csv(p):
             merged[(r["arch"], r["depth"])] = r
     rows = sorted(merged.values(), key=lambda r: (r["arch"], r["depth"]))
+    if task_label:
+        for r in rows:
+            r["task"] = task_label
     fits = {}
     for arch in sorted({r["arch"] for r in rows}):
         pts = [(r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r["p_star"]]
