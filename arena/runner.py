@@ -190,6 +190,12 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
         state = TrainState(step=int(summary.get("steps", 0)), curve=list(summary.get("curve", [])),
                            seconds=float(summary.get("seconds", 0.0)))
         custom_extra = {k: v for k, v in summary.items() if k not in ("curve",)}
+        # a custom trainer may choose its skeleton for the task (the state machine: 164 SCAN logits, 80 parity
+        # logits), so count what was actually fitted
+        fitted = sum(p.numel() for p in model.parameters())
+        if "params" in summary and int(summary["params"]) != fitted:
+            raise ArenaError(f"{arch.name!r} reports {summary['params']} fitted parameters but has {fitted}")
+        params = {"total": fitted, "embedding": 0, "non_embedding": fitted, "active": fitted}
     else:
         state = train(model, task, spec.train, spec.seed, checkpoint=ckpt, resume=resumed,
                       config_hash=res.config_hash, device=device, on_step=on_step, on_checkpoint=on_checkpoint)
@@ -209,7 +215,10 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
     eval_lens = [len(e.tokens) - 1 for s in task.eval_splits for e in task.splits[s]]
     seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else task.max_seq_len
     flops = measure_flops(arch, res.shape, res.arch_cfg, model, seq_len, state.tokens_seen)
-    lat = (measure_latency(model, seq_len, spec.latency.batch, spec.latency.min_run_time, device)
+    # time a real input of typical length (a placeholder input can short-circuit task-specific models)
+    pool = [e for e in task.splits.get(head, []) or [e for s in task.eval_splits for e in task.splits[s]]]
+    sample = min(pool, key=lambda e: abs(len(e.tokens) - 1 - seq_len)).tokens[:-1] if pool else None
+    lat = (measure_latency(model, seq_len, spec.latency.batch, spec.latency.min_run_time, device, sample)
            if spec.latency.enabled else {})
     memory = peak_memory_mb(device)
     state_size = analytic_state_size(arch, res.shape, res.arch_cfg, seq_len)

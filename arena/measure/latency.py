@@ -22,10 +22,15 @@ def _times(fn, min_run_time: float) -> list[float]:
 
 @torch.no_grad()
 def measure_latency(model: torch.nn.Module, seq_len: int, batch: int, min_run_time: float = 0.3,
-                    device: str = "cpu") -> dict[str, float | int | str | None]:
+                    device: str = "cpu", tokens: list[int] | tuple[int, ...] | None = None
+                    ) -> dict[str, float | int | str | None]:
+    """Time the forward pass on ``tokens`` (a real input of the task, so task-specific models do real work) or,
+    without them, on ``seq_len`` placeholder ids."""
     model.eval()
-    x1 = torch.ones(1, seq_len, dtype=torch.long, device=device)
-    xb = torch.ones(batch, seq_len, dtype=torch.long, device=device)
+    ids = torch.tensor(list(tokens), dtype=torch.long) if tokens else torch.ones(seq_len, dtype=torch.long)
+    seq_len = ids.numel()
+    x1 = ids.view(1, -1).to(device)
+    xb = ids.view(1, -1).repeat(batch, 1).to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
     def one() -> None:
