@@ -106,3 +106,20 @@ def test_real_tiny_search_writes_table_and_plot_then_resumes(sweep_env, tmp_path
     again = run_succinctness(cfg, db=sweep_env["url"], out_dir=tmp_path / "res")
     assert again["rows"][0]["p_star"] == row["p_star"]
     assert len(list_runs(open_store(sweep_env["url"]))) == n == 4  # resumed from the database: nothing rerun
+
+
+def test_merge_tables_combines_invocations_and_refits(tmp_path):
+    from arena.succinctness import merge_tables, read_csv, write_csv
+
+    def row(arch, d, p):
+        return {"task": "x-tag", "arch": arch, "depth": d, "p_star": p, "state_size": 8, "flops": 1.0,
+                "reached": p is not None, "status": "found" if p else "not reached", "p_star_lower": 10}
+
+    write_csv([row("rnn", 1, 100), row("rnn", 2, None)], tmp_path / "a.csv")
+    write_csv([row("rnn", 2, 400), row("rnn", 3, 1600), row("mamba", 1, 50)], tmp_path / "b.csv")
+    out = merge_tables([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "succinctness_x", "t", task_label="x")
+    rows = read_csv(tmp_path / "succinctness_x.csv")
+    assert [(r["arch"], r["depth"], r["p_star"], r["task"]) for r in rows] == [
+        ("mamba", 1, 50, "x"), ("rnn", 1, 100, "x"), ("rnn", 2, 400, "x"), ("rnn", 3, 1600, "x")]
+    assert out["fits"]["rnn"]["exp"]["slope"] == pytest.approx(2.0)  # 100 * 4^(d-1)
+    assert (tmp_path / "succinctness_x.png").stat().st_size > 1000
