@@ -353,7 +353,9 @@ def fit_growth(depths: list[float], p_star: list[float], n_boot: int = 1000, see
             if len(slopes) > 20 else None
         out[name] = {"intercept": round(a, 4), "slope": round(b, 4), "r2": round(r2, 4), "aic": round(aic, 3),
                      "slope_ci95": ci}
-    out["preferred"] = "exponential" if out["exp"]["aic"] < out["poly"]["aic"] else "polynomial"
+    # two points fit both models exactly: no preference without a third depth
+    out["preferred"] = None if len(d) < 3 else ("exponential" if out["exp"]["aic"] < out["poly"]["aic"]
+                                                 else "polynomial")
     return out
 
 
