@@ -7,6 +7,7 @@ leaderboard) can never write or take a write lock on a database a sweep is filli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -112,6 +113,23 @@ def _reason(exc: BaseException) -> str:
     return msg
 
 
+@contextlib.contextmanager
+def _file_lock(db_path: Path | None):
+    """Serialise migrations of one SQLite file across processes: pysqlite runs DDL outside a transaction, so a
+    second process could otherwise see the new tables before the version row and refuse the database."""
+    if db_path is None:
+        yield
+        return
+    import fcntl
+
+    with open(db_path.with_name(db_path.name + ".migrate-lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def ensure_schema(engine: Engine) -> None:
     """Upgrade the schema to the latest Alembic revision (idempotent; safe if another process raced us)."""
     from alembic import command
@@ -120,7 +138,7 @@ def ensure_schema(engine: Engine) -> None:
     from alembic.script import ScriptDirectory
 
     key = engine.url.render_as_string(hide_password=False)
-    with _lock:
+    with _lock, _file_lock(_sqlite_path(key)):
         if key in _migrated:
             return
         cfg = Config()

@@ -97,3 +97,17 @@ def test_readonly_engine_cannot_write(db_url):
     with pytest.raises(StoreError, match="readonly|read-only"):
         repo.create_run(ro, **FIELDS)
     assert len(repo.list_runs(ro)) == 1
+
+
+def test_two_processes_creating_one_new_database_at_once(tmp_path):
+    """Regression: DDL outside a transaction let a second process see tables without the version row."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code = f"from arena.store import open_store; open_store({url!r}); print('ok')"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    assert len(repo.list_runs(open_store(url))) == 0
