@@ -38,7 +38,7 @@ from arena.architectures.transformer import (
     attention_params,
     attention_state,
 )
-from arena.blocks import mlp_width
+from arena.blocks import MLP, mlp_width
 
 
 class MoEConfig(TransformerConfig):
@@ -57,16 +57,6 @@ class MoEConfig(TransformerConfig):
         return self
 
 
-class Expert(nn.Module):
-    def __init__(self, d_model: int, d_ff: int):
-        super().__init__()
-        self.fc = nn.Linear(d_model, d_ff)
-        self.proj = nn.Linear(d_ff, d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(F.gelu(self.fc(x)))
-
-
 class MoEFFN(nn.Module):
     """(B, T, D) -> (B, T, D): top-k routed experts, dropless; sets ``aux_loss`` and routing statistics."""
 
@@ -74,7 +64,7 @@ class MoEFFN(nn.Module):
         super().__init__()
         self.layer_idx, self.cfg = layer_idx, cfg
         self.router = nn.Linear(d_model, cfg.n_experts, bias=False)
-        self.experts = nn.ModuleList(Expert(d_model, d_ff) for _ in range(cfg.n_experts))
+        self.experts = nn.ModuleList(MLP(d_model, d_ff) for _ in range(cfg.n_experts))  # each expert is the dense MLP
         self.aux_loss: torch.Tensor | None = None
         self._stats: dict[str, float] = {}
 
