@@ -9,6 +9,13 @@ from arena.leaderboard.synthetic import seed_database
 from arena.store.engine import open_store
 
 
+@pytest.fixture(autouse=True)
+def _isolated_results(tmp_path_factory, monkeypatch):
+    """The Depth page also reads ./results/succinctness*.csv; the repository ships real ones, so every test runs
+    from an empty working directory and sees only the files it writes itself."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture
 def small_db(tmp_path, monkeypatch) -> tuple[str, dict[str, int]]:
     url = f"sqlite:///{tmp_path / 'small.db'}"
