@@ -21,6 +21,19 @@ def held_out_bucket(tokens: tuple[int, ...]) -> bool:
     return int.from_bytes(digest, "little") % HELD_OUT_BUCKETS == 0
 
 
+def address_bits(j: int, depth: int) -> list[str]:
+    """The d address tokens naming item j, most significant first."""
+    return [f"A{(j >> (depth - 1 - b)) & 1}" for b in range(depth)]
+
+
+def check_depth_ranges(cfg, max_depth: int) -> None:
+    """Config check shared by the families: train_depths and test_depths are 1 <= lo <= hi <= max_depth."""
+    for name in ("train_depths", "test_depths"):
+        lo, hi = getattr(cfg, name)
+        if not 1 <= lo <= hi <= max_depth:
+            raise ValueError(f"{name} must satisfy 1 <= lo <= hi <= {max_depth}, got ({lo}, {hi})")
+
+
 class DepthSplitTask(Task):
     """A task with ``sample(depth, rng)`` and config fields depth, n_train, n_val, n_test, train_depths,
     test_depths; splits ``iid`` (one depth) and ``depth`` (train_depths -> test_iid + test_ood)."""

@@ -30,7 +30,7 @@ import random
 from pydantic import Field, model_validator
 
 from arena.api import Example, TaskConfig, Vocab
-from arena.tasks._depth_splits import DepthSplitTask, held_out_bucket  # noqa: F401 (re-exported for tests)
+from arena.tasks._depth_splits import DepthSplitTask, address_bits, check_depth_ranges, held_out_bucket  # noqa: F401 (re-exported for tests)
 
 MAX_DEPTH = 7
 
@@ -47,16 +47,8 @@ class CounterChainConfig(TaskConfig):
 
     @model_validator(mode="after")
     def _check(self) -> CounterChainConfig:
-        for name in ("train_depths", "test_depths"):
-            lo, hi = getattr(self, name)
-            if not 1 <= lo <= hi <= MAX_DEPTH:
-                raise ValueError(f"{name} must satisfy 1 <= lo <= hi <= {MAX_DEPTH}, got ({lo}, {hi})")
+        check_depth_ranges(self, MAX_DEPTH)
         return self
-
-
-def address(j: int, depth: int) -> list[str]:
-    """The d address tokens of bit j, most significant first."""
-    return [f"A{(j >> (depth - 1 - b)) & 1}" for b in range(depth)]
 
 
 def generate(depth: int, blocks: int, shuffle: bool, rng: random.Random) -> tuple[list[str], list[int]]:
@@ -70,7 +62,7 @@ def generate(depth: int, blocks: int, shuffle: bool, rng: random.Random) -> tupl
         if shuffle:
             rng.shuffle(order)
         for j in order:
-            words += address(j, depth)
+            words += address_bits(j, depth)
             if t >= 1:
                 scored.append(len(words) - 1)
             words.append(f"B{(counter >> j) & 1}")

@@ -35,7 +35,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from arena.api import Example, TaskConfig, Vocab
-from arena.tasks._depth_splits import DepthSplitTask, held_out_bucket  # noqa: F401 (re-exported for tests)
+from arena.tasks._depth_splits import DepthSplitTask, address_bits, check_depth_ranges, held_out_bucket  # noqa: F401 (re-exported for tests)
 
 MAX_DEPTH = 10
 
@@ -53,15 +53,8 @@ class NestedParityConfig(TaskConfig):
 
     @model_validator(mode="after")
     def _check(self) -> NestedParityConfig:
-        for name in ("train_depths", "test_depths"):
-            lo, hi = getattr(self, name)
-            if not 1 <= lo <= hi <= MAX_DEPTH:
-                raise ValueError(f"{name} must satisfy 1 <= lo <= hi <= {MAX_DEPTH}, got ({lo}, {hi})")
+        check_depth_ranges(self, MAX_DEPTH)
         return self
-
-
-def name_bits(j: int, depth: int) -> list[str]:
-    return [f"A{(j >> (depth - 1 - b)) & 1}" for b in range(depth)]
 
 
 def generate(variant: str, depth: int, rng: random.Random, leaf_values: bool = False) -> tuple[list[str], int]:
@@ -72,13 +65,13 @@ def generate(variant: str, depth: int, rng: random.Random, leaf_values: bool = F
         order = list(range(1 << depth))
         rng.shuffle(order)
         for j in order:
-            memory += [*name_bits(j, depth), "=", f"B{values[j]}", ";"]
+            memory += [*address_bits(j, depth), "=", f"B{values[j]}", ";"]
 
     def leaf() -> tuple[list[str], int]:
         if variant == "mem":
             j = rng.randrange(1 << depth)
             shown = [f"B{values[j]}"] if leaf_values else []
-            return ["$", *name_bits(j, depth), *shown], values[j]
+            return ["$", *address_bits(j, depth), *shown], values[j]
         bit = rng.getrandbits(1)
         return [f"B{bit}"], bit
 
