@@ -58,6 +58,18 @@ def runs(url: str) -> pd.DataFrame:
     return queries.runs_frame(_engine(url))
 
 
+def runs_or_stop() -> tuple[str, pd.DataFrame]:
+    """The page preamble: the database URL and its completed runs, or a message and ``st.stop()``."""
+    url = db_url()
+    if engine_or_message() is None:
+        st.stop()
+    frame = runs(url)
+    if frame.empty:
+        no_runs_message()
+        st.stop()
+    return url, frame
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
 def leaderboard(url: str, tasks: tuple[str, ...], splits: tuple[str, ...], hardware: tuple[str, ...],
                 gate: float) -> pd.DataFrame:

@@ -10,13 +10,7 @@ from arena.leaderboard import queries, ui
 st.title("Leaderboard")
 st.caption("One row per architecture, task, split, size and variant, averaged over seeds (completed runs only).")
 
-url = ui.db_url()
-if ui.engine_or_message() is None:
-    st.stop()
-runs = ui.runs(url)
-if runs.empty:
-    ui.no_runs_message()
-    st.stop()
+url, runs = ui.runs_or_stop()
 
 AXIS_LABEL = {"params": "parameters", "flops": "FLOPs (forward, per example)", "latency": "latency (p50, batch 1)"}
 

@@ -12,13 +12,7 @@ st.title("Pareto fronts")
 st.caption("A point is on the front when no other row is at least as cheap and at least as good (and better on "
            "one). Rows at chance (normalized score 0) are never on a front.")
 
-url = ui.db_url()
-if ui.engine_or_message() is None:
-    st.stop()
-runs = ui.runs(url)
-if runs.empty:
-    ui.no_runs_message()
-    st.stop()
+url, runs = ui.runs_or_stop()
 
 AXIS_LABEL = {"params": "parameters (total)", "flops": "FLOPs (forward, per example)",
               "latency": "latency p50 (ms, batch 1)"}
