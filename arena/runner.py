@@ -227,7 +227,8 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
     hw = hardware(device)
     t_measure = time.perf_counter()
     extra: dict[str, Any] = {"curve": state.curve, "stopped_early": state.stopped_early, "best_val": state.best_val,
-                             "tokens_seen": state.tokens_seen, "flops_breakdown": flops.get("breakdown"),
+                             "stop_reason": state.stop_reason, "tokens_seen": state.tokens_seen,
+                             "flops_breakdown": flops.get("breakdown"),
                              "latency_seq_len": seq_len, "wall_seconds": time.perf_counter() - wall0,
                              "phase_seconds": {"build_and_train": t_train - wall0, "evaluate": t_eval - t_train,
                                                "measure": t_measure - t_eval},

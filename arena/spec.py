@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -34,9 +34,15 @@ class TrainConfig(StrictConfig):
     eval_every: int = Field(250, ge=1, description="steps between validation checks. Default: 250")
     early_stop: float | None = Field(1.0, ge=0, le=1, description="stop when the validation metric reaches this; "
                                      "None disables. Default: 1.0")
+    patience: int | None = Field(None, ge=1, description="plateau stop: end training after this many validation "
+                                 "checks without a new best (higher-is-better metrics). Default: None (off)")
     checkpoint_every: int = Field(250, ge=1, description="steps between checkpoints. Default: 250")
     eval_batch_size: int = Field(64, ge=1, le=65_536, description="batch size for evaluation. Default: 64")
     max_eval_examples: int | None = Field(None, ge=1, description="cap per evaluated split. Default: None (all)")
+
+    # fields added after runs were recorded: left out of the config hash while at their default, so the hash of
+    # every earlier run (and sweep resume by hash) is unchanged
+    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {"patience": None}
 
 
 class LatencyConfig(StrictConfig):
@@ -168,8 +174,11 @@ def resolve(spec: RunSpec, arch: ArchSpec, task_spec: TaskSpec, *, extra_hash: s
         "split": task.split,
         "versions": {"arch": arch.version, "task": task_spec.version},
     }
+    run = {k: v for k, v in config["spec"].items() if k not in ("arch_config", "task_config")}
+    run["train"] = {k: v for k, v in run["train"].items()
+                    if not (k in TrainConfig.HASH_NEUTRAL and v == TrainConfig.HASH_NEUTRAL[k])}
     canonical = json.dumps({k: v for k, v in config.items() if k != "spec"} | {
-        "run": {k: v for k, v in config["spec"].items() if k not in ("arch_config", "task_config")},
+        "run": run,
         "extra": extra_hash}, sort_keys=True, separators=(",", ":"))
     config_hash = hashlib.sha256(canonical.encode()).hexdigest()
     return Resolved(spec, arch, task_spec, arch_cfg, task_cfg, task, shape, config, config_hash)

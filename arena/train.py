@@ -32,6 +32,8 @@ class TrainState:
     curve: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
     seconds: float = 0.0
+    evals_since_best: int = 0  # validation checks since the best so far (the plateau stop's counter)
+    stop_reason: str | None = None  # "target" (early_stop reached) or "plateau" (patience ran out)
 
 
 class _Batcher:
@@ -145,9 +147,13 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
             res = evaluate_examples(model, task, val_set, cfg.eval_batch_size, device, generate=False)["metrics"]
             val = res[task.metric if task.metric != "exact_match" else "tf_exact_match"]
             info["val"] = val
+            improved = state.best_val is None or val > state.best_val
             state.best_val = val if state.best_val is None else max(state.best_val, val)
+            state.evals_since_best = 0 if improved else state.evals_since_best + 1
             if cfg.early_stop is not None and val >= cfg.early_stop:
-                state.stopped_early = True
+                state.stopped_early, state.stop_reason = True, "target"
+            elif cfg.patience is not None and task.higher_is_better and state.evals_since_best >= cfg.patience:
+                state.stopped_early, state.stop_reason = True, "plateau"
             model.train()
         if "val" in info or state.step % 50 == 0 or state.step == 1:
             state.curve.append({"step": state.step, **{k: round(v, 6) for k, v in info.items()}})

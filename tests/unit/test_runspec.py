@@ -54,6 +54,14 @@ def test_config_hash_is_stable_and_sensitive():
     assert e.config_hash == a.config_hash
 
 
+def test_new_train_fields_leave_earlier_hashes_unchanged():
+    """``patience`` was added after runs were recorded: at its default it must not change any config hash (sweeps
+    resume by hash). The pinned value is this spec's hash computed by the code before the field existed."""
+    base = RunSpec(arch="rnn", task="scan-depth", task_config={"n_train": 100})
+    assert prepare(base).config_hash == "c83c5b78d4515b1b7207d606131904534ad87476270fe604749af917a5210502"
+    assert prepare(base, overrides=["train.patience=5"]).config_hash != prepare(base).config_hash
+
+
 def test_param_budget_lands_within_5_percent():
     for budget in (50_000, 400_000, 2_000_000):
         res = prepare(RunSpec(arch="rnn", task="scan-depth", params=budget, task_config={"n_train": 50}))
