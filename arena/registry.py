@@ -189,6 +189,11 @@ BUILTIN_TASKS: dict[str, str] = {
     "odds_first": "arena.tasks.chomsky:OddsFirstTask",
     "binary_addition": "arena.tasks.chomsky:BinaryAdditionTask",
     "bucket_sort": "arena.tasks.chomsky:BucketSortTask",
+    "modular_arithmetic_brackets": "arena.tasks.chomsky:ModularArithmeticBracketsTask",
+    "solve_equation": "arena.tasks.chomsky:SolveEquationTask",
+    "missing_duplicate_string": "arena.tasks.chomsky:MissingDuplicateStringTask",
+    "binary_multiplication": "arena.tasks.chomsky:BinaryMultiplicationTask",
+    "compute_sqrt": "arena.tasks.chomsky:ComputeSqrtTask",
 }
 
 for _name, _target in BUILTIN_ARCHS.items():

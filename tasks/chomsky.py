@@ -2,13 +2,15 @@
 
 Official implementation: google-deepmind/neural_networks_chomsky_hierarchy (generators described in SPECS.md §3).
 Registered under the paper's own names: regular ``parity_check``, ``even_pairs``, ``modular_arithmetic``
-(the simple one), ``cycle_navigation``; deterministic context-free ``reverse_string``, ``stack_manipulation``;
-context-sensitive ``duplicate_string``, ``odds_first``, ``binary_addition``, ``bucket_sort``.
+(the simple one), ``cycle_navigation``; deterministic context-free ``reverse_string``, ``stack_manipulation``,
+``modular_arithmetic_brackets`` (with ``*``, as the paper), ``solve_equation``; context-sensitive
+``duplicate_string``, ``missing_duplicate_string``, ``odds_first``, ``binary_addition``,
+``binary_multiplication``, ``compute_sqrt``, ``bucket_sort``: all fifteen tasks of Table 2.
 
 Protocol (split ``length``, the only one): train on input lengths uniform in 1..40, ``val`` on the same lengths,
 ``test`` on every length 41..``eval_max_length`` with ``n_test_per_length`` examples each (the paper: 1..500, 512
 sequences per length). The score is the accuracy per output token, counted up to and including the termination
-token for ``stack_manipulation`` and ``binary_addition``; the paper's headline is its mean over the lengths
+token for ``stack_manipulation``, ``binary_addition`` and ``binary_multiplication``; the paper's headline is its mean over the lengths
 41..max, i.e. the primary metric ``accuracy`` (per-example token accuracy, averaged) on ``test``. Every example
 carries the slice ``length`` (the nominal input length, as the paper's per-length curves; ``modular_arithmetic``
 uses n-1 symbols when n is even).
@@ -32,6 +34,7 @@ Published Table 2 numbers are in docs/tasks.md (marked [recalled]); the paper tr
 
 from __future__ import annotations
 
+import math
 import random
 from typing import ClassVar, Literal
 
@@ -151,6 +154,61 @@ def bucket_sort(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
     return s, sorted(s)
 
 
+def _bracket_expression(n: int, rng: random.Random, ops: str) -> tuple[list[str], int]:
+    """A bracketed expression of exactly n symbols over digits 0-4 and its value mod 5 (the official recursion:
+    n = 1..4 is d, -d, (d), (-d); longer is (left op right) with len(left) uniform in 1..n-4)."""
+    if n <= 4:
+        d = rng.randrange(5)
+        sign = -1 if n % 2 == 0 else 1
+        body = ["-", str(d)] if sign < 0 else [str(d)]
+        return (["(", *body, ")"] if n > 2 else body), sign * d % 5
+    left_n = rng.randint(1, n - 4)
+    left, a = _bracket_expression(left_n, rng, ops)
+    right, b = _bracket_expression(n - left_n - 3, rng, ops)
+    op = rng.choice(ops)
+    value = {"+": a + b, "-": a - b, "*": a * b}[op] % 5
+    return ["(", *left, op, *right, ")"], value
+
+
+def modular_arithmetic_brackets(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    expr, value = _bracket_expression(n, rng, "+-*")
+    return expr, [str(value)]
+
+
+def solve_equation(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    if n < 3:  # as the official code: all-zero input, answer 0
+        return ["0"] * n, ["0"]
+    expr, value = _bracket_expression(n - 2, rng, "+-")  # no '*': x times 0 would have several solutions
+    i = rng.randrange(len(expr))
+    while expr[i] not in DIGITS5:  # advance cyclically to the first digit
+        i = (i + 1) % len(expr)
+    hidden, expr[i] = expr[i], "x"
+    return [*expr, "=", str(value)], [hidden]
+
+
+def missing_duplicate_string(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    if n == 1:  # as the official code: no substring to duplicate; input and answer 1
+        return ["1"], ["1"]
+    s = _bits(n // 2, rng) * 2
+    i = rng.randrange(len(s))
+    hidden, s[i] = s[i], "?"
+    return s + ["#"] * (n % 2), [hidden]
+
+
+def binary_multiplication(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    if n <= 2:  # as the official code: n random bits, the "product" is n-1 zeros
+        return _little_endian(rng.randrange(2**n - 1), n), ["0"] * (n - 1) + ["<end>"]
+    len_a = rng.randint(1, n - 2)
+    len_b = n - 1 - len_a
+    a, b = rng.randint(1, 2**len_a - 1), rng.randint(1, 2**len_b - 1)
+    return [*_little_endian(a, len_a), "*", *_little_endian(b, len_b)], [*_little_endian(a * b, 0), "<end>"]
+
+
+def compute_sqrt(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    x = rng.randint(1, 2**n - 1)
+    return list(format(x, "b").zfill(n)), list(format(math.isqrt(x), "b").zfill((n + 1) // 2))
+
+
 class ChomskyTask(Task):
     """Shared machinery; each subclass names one generator, its level, symbols and output classes."""
 
@@ -230,7 +288,20 @@ OddsFirstTask = _task("odds_first", odds_first, "CS", BITS, 2, "bits -> odd-inde
 BinaryAdditionTask = _task("binary_addition", binary_addition, "CS", (*BITS, "+", "<end>"), 2,
                            "little-endian a + b -> little-endian sum")
 BucketSortTask = _task("bucket_sort", bucket_sort, "CS", DIGITS5, 5, "digits 0-4 -> sorted")
+ModularArithmeticBracketsTask = _task("modular_arithmetic_brackets", modular_arithmetic_brackets, "DCF",
+                                      (*DIGITS5, "+", "-", "*", "(", ")"), 5,
+                                      "bracketed expression over digits 0-4 with + - * -> its value mod 5")
+SolveEquationTask = _task("solve_equation", solve_equation, "DCF", (*DIGITS5, "+", "-", "(", ")", "x", "="), 5,
+                          "bracketed equation mod 5 with one unknown x -> the value of x")
+MissingDuplicateStringTask = _task("missing_duplicate_string", missing_duplicate_string, "CS", (*BITS, "?", "#"), 2,
+                                   "ss with one bit replaced by ? (odd n: padded by #) -> the missing bit")
+BinaryMultiplicationTask = _task("binary_multiplication", binary_multiplication, "CS", (*BITS, "*", "<end>"), 2,
+                                 "little-endian a * b -> little-endian product")
+ComputeSqrtTask = _task("compute_sqrt", compute_sqrt, "CS", BITS, 2,
+                        "big-endian n bits x -> floor(sqrt(x)), big-endian, ceil(n/2) bits")
 
 TASK_CLASSES: tuple[type[ChomskyTask], ...] = (
     ParityCheckTask, EvenPairsTask, ModularArithmeticTask, CycleNavigationTask, ReverseStringTask,
-    StackManipulationTask, DuplicateStringTask, OddsFirstTask, BinaryAdditionTask, BucketSortTask)
+    StackManipulationTask, DuplicateStringTask, OddsFirstTask, BinaryAdditionTask, BucketSortTask,
+    ModularArithmeticBracketsTask, SolveEquationTask, MissingDuplicateStringTask, BinaryMultiplicationTask,
+    ComputeSqrtTask)

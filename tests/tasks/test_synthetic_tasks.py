@@ -331,18 +331,63 @@ def _addition_oracle(x):
     return list(format(total, "b")[::-1]) + ["<end>"]
 
 
+def _equation_oracle(x):
+    """Try every digit for x; the equation (no '*') must have exactly one solution."""
+    if len(x) < 3:
+        return ["0"]
+    eq = x.index("=")
+    lhs, rhs = "".join(x[:eq]), int(x[eq + 1])
+    sols = [d for d in "01234" if eval(lhs.replace("x", d)) % 5 == rhs]  # noqa: S307 - digits, + - ( ) only
+    assert len(sols) == 1, (lhs, rhs, sols)
+    return sols
+
+
+def _missing_oracle(x):
+    if x == ["1"]:
+        return ["1"]
+    s = [b for b in x if b != "#"]
+    half = len(s) // 2
+    i = s.index("?")
+    return [s[i + half] if i < half else s[i - half]]
+
+
+def _multiplication_oracle(x):
+    if "*" not in x:
+        return ["0"] * (len(x) - 1) + ["<end>"]
+    i = x.index("*")
+    product = int(_bits(x[:i])[::-1], 2) * int(_bits(x[i + 1 :])[::-1], 2)
+    return list(format(product, "b")[::-1]) + ["<end>"]
+
+
+def _sqrt_oracle(x):
+    v, lo, hi = int(_bits(x), 2), 0, 2 ** len(x)
+    while hi - lo > 1:  # largest r with r*r <= v, by bisection
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if mid * mid <= v else (lo, mid)
+    return list(format(lo, "b").zfill((len(x) + 1) // 2))
+
+
 CHOMSKY_ORACLES["stack_manipulation"] = _stack_oracle
 CHOMSKY_ORACLES["binary_addition"] = _addition_oracle
+CHOMSKY_ORACLES["modular_arithmetic_brackets"] = lambda x: [str(eval("".join(x)) % 5)]  # noqa: S307 - as above
+CHOMSKY_ORACLES["solve_equation"] = _equation_oracle
+CHOMSKY_ORACLES["missing_duplicate_string"] = _missing_oracle
+CHOMSKY_ORACLES["binary_multiplication"] = _multiplication_oracle
+CHOMSKY_ORACLES["compute_sqrt"] = _sqrt_oracle
 # output length as a function of the input length n (None: variable, ends with <end>)
 OUT_LEN = {"parity_check": lambda n: 1, "even_pairs": lambda n: 1, "modular_arithmetic": lambda n: 1,
            "cycle_navigation": lambda n: 1, "reverse_string": lambda n: n, "duplicate_string": lambda n: 2 * n,
-           "odds_first": lambda n: n, "bucket_sort": lambda n: n}
+           "odds_first": lambda n: n, "bucket_sort": lambda n: n, "modular_arithmetic_brackets": lambda n: 1,
+           "solve_equation": lambda n: 1, "missing_duplicate_string": lambda n: 1,
+           "compute_sqrt": lambda n: (n + 1) // 2}
 
 
 def test_every_chomsky_task_registered_and_oracled():
     names = [cls.name for cls in chomsky.TASK_CLASSES]
     assert names == ["parity_check", "even_pairs", "modular_arithmetic", "cycle_navigation", "reverse_string",
-                     "stack_manipulation", "duplicate_string", "odds_first", "binary_addition", "bucket_sort"]
+                     "stack_manipulation", "duplicate_string", "odds_first", "binary_addition", "bucket_sort",
+                     "modular_arithmetic_brackets", "solve_equation", "missing_duplicate_string",
+                     "binary_multiplication", "compute_sqrt"]
     assert set(names) == set(CHOMSKY_ORACLES)
     for name in names:
         assert load_task(name, n_train=2, n_val=2, n_test_per_length=1).name == name
@@ -390,3 +435,29 @@ def test_chomsky_splits_lengths_and_balance():
     adds = load_task("binary_addition", n_train=300, n_val=1, n_test_per_length=1).splits["train"]
     ones = [e for e in adds if e.slices["length"] >= 3]
     assert ones and all("+" in words_of(load_task("binary_addition", n_train=1), e) for e in ones)
+
+
+@pytest.mark.parametrize("name", ["modular_arithmetic_brackets", "solve_equation", "missing_duplicate_string",
+                                  "binary_multiplication", "compute_sqrt"])
+def test_the_five_added_chomsky_generators_on_every_length(name):
+    """Every length 1..120 (past the default test range), 5 draws each: exact input length, balanced brackets,
+    the oracle's answer, and the official small-length conventions."""
+    cls = next(c for c in chomsky.TASK_CLASSES if c.name == name)
+    rng = random.Random(name)
+    for n in range(1, 121):
+        for _ in range(5):
+            x, y = cls.generate(n, rng)
+            assert len(x) == n and set(x) <= set(cls.symbols) and set(y) <= set(cls.symbols)
+            assert y == CHOMSKY_ORACLES[name](x)
+            if name in ("modular_arithmetic_brackets", "solve_equation"):
+                depth = 0
+                for w in x:
+                    depth += (w == "(") - (w == ")")
+                    assert depth >= 0
+                assert depth == 0
+            if name == "solve_equation" and n >= 3:
+                assert x.count("x") == 1 and x[-2] == "=" and "*" not in x
+            if name == "missing_duplicate_string" and n > 1:
+                assert x.count("?") == 1 and x.count("#") == n % 2
+            if name == "binary_multiplication" and n >= 3:
+                assert x.count("*") == 1 and len(y) <= n
