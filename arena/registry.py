@@ -173,6 +173,7 @@ BUILTIN_ARCHS: dict[str, str] = {
 BUILTIN_TASKS: dict[str, str] = {
     "scan": "arena.tasks.scan:ScanTask",
     "scan-depth": "arena.tasks.scan_depth:ScanDepthTask",
+    "scan-shift": "arena.tasks.scan_shift:ScanShiftTask",
     "counter-chain": "arena.tasks.counter_chain:CounterChainTask",
     "nested-parity": "arena.tasks.nested_parity:NestedParityTask",
     "lm": "arena.tasks.lm:LMTask",

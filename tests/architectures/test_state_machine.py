@@ -88,6 +88,7 @@ def test_exactly_164_parameters_and_metadata():
     assert all(isinstance(p, torch.nn.Parameter) for p in m.parameters())
     assert spec.flops(None, StateMachineConfig(), 10) is None
     assert spec.task_specific and spec.trainer == "custom" and set(spec.supported_tasks) == {"scan", "scan-depth",
+                                                                                            "scan-shift",
                                                                                             "nested-parity"}
     parity = build(skeleton="parity")
     assert sum(p.numel() for p in parity.parameters()) == 80 == spec.params(None, StateMachineConfig(skeleton="parity"))
@@ -97,7 +98,7 @@ def test_exactly_164_parameters_and_metadata():
 
 def test_refuses_unsupported_tasks_with_a_clear_message():
     m = build()
-    with pytest.raises(ArenaError, match=r"task-specific.*scan, scan-depth, nested-parity.*'mqar'"):
+    with pytest.raises(ArenaError, match=r"task-specific.*scan, scan-depth, scan-shift, nested-parity.*'mqar'"):
         m.fit(Unsupported(n_train=20), max_steps=1, seed=0)
     from arena.registry import get_task
 
