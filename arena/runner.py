@@ -164,7 +164,7 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
     ready for :func:`arena.store.repo.complete_run` (sweep workers hand this to a single writer)."""
     spec, task, arch = res.spec, res.task, res.arch
     device = spec.device
-    wall0 = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     torch.manual_seed(spec.seed)
     model = build_model(arch, res.shape, res.arch_cfg).to(device)
     params = measure_params(arch, res.shape, res.arch_cfg, model)
@@ -230,6 +230,7 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
                              "stop_reason": state.stop_reason, "tokens_seen": state.tokens_seen,
                              "flops_breakdown": flops.get("breakdown"),
                              "latency_seq_len": seq_len, "wall_seconds": time.perf_counter() - wall0,
+                             "cpu_seconds": time.process_time() - cpu0,
                              "phase_seconds": {"build_and_train": t_train - wall0, "evaluate": t_eval - t_train,
                                                "measure": t_measure - t_eval},
                              "eval_seq_len": seq_len, **custom_extra}
