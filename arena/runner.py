@@ -101,6 +101,10 @@ def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = N
     repo.mark_stale_runs(engine)
     run_id, resumed = None, False
     if resume:
+        live = repo.find_live(engine, res.config_hash)
+        if live is not None:
+            raise repo.LiveRunError(f"run {live.id} with this configuration is still running (pid {live.pid} on "
+                                    f"{live.host}); not taking it over — wait for it to finish, or stop it first")
         prev = repo.find_resumable(engine, res.config_hash)
         if prev is not None:
             run_id, resumed = prev.id, True

@@ -425,7 +425,7 @@ def _record(engine: Any, job: Job, result: dict[str, Any], summary: SweepSummary
     if result["ok"]:
         if prev is not None:  # a failed/interrupted row of this experiment: complete it (one row per hash)
             p = result["payload"]
-            repo.complete_run(engine, prev.id, p["fields"], p["metrics"], p["provenance"])
+            repo.complete_run(engine, prev.id, p["fields"], p["metrics"], p["provenance"], resume=True)
             run_id = prev.id
         else:
             run_id = repo.record_completed(engine, result["identity"], result["payload"])
@@ -434,7 +434,8 @@ def _record(engine: Any, job: Job, result: dict[str, Any], summary: SweepSummary
         return
     summary.failed += 1
     summary.errors[job.config_hash] = result.get("summary", "failed")
-    if prev is not None:
+    if prev is not None:  # retried and failed again: the same row records the new error
+        repo.reopen_run(engine, prev.id)
         repo.end_run(engine, prev.id, "failed", result["error"])
         return
     ident = _identity_for(job)

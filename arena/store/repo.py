@@ -3,6 +3,11 @@
 Every write is its own short transaction, so a run killed at any point leaves either the previous state or the
 next one, never half of a completed row. Runs whose heartbeat went stale (or whose process is gone on this host)
 are marked ``interrupted`` by :func:`mark_stale_runs`, which every writer calls when it opens the store.
+
+Status only moves forward (:data:`FORWARD`): running -> completed | failed | interrupted, and interrupted or failed
+-> running when a run is resumed. Each change is a conditional ``UPDATE ... WHERE status IN (allowed)`` inside
+the writing transaction, so a finished row never changes status again (a late Ctrl-C of a duplicate cannot flip
+it) and a live ``running`` row is never adopted by a second process.
 """
 
 from __future__ import annotations
@@ -22,6 +27,22 @@ from arena.store.engine import _reason
 from arena.store.models import Metric, Provenance, Run, utcnow
 
 HEARTBEAT_STALE = timedelta(minutes=5)
+# the statuses a row may move *to* from each listed status; "completed" is final
+FORWARD: dict[str, tuple[str, ...]] = {"completed": ("running",), "failed": ("running",),
+                                       "interrupted": ("running",), "running": ("interrupted", "failed")}
+
+
+class LiveRunError(ArenaError):
+    """Another live process owns this run (or this configuration)."""
+
+    exit_code = 1
+
+
+def _move(s: Session, run_id: int, to: str, *, also_from: tuple[str, ...] = (), **values: Any) -> bool:
+    """Conditionally set ``status=to`` (only from an allowed status); True if the row moved."""
+    allowed = FORWARD[to] + also_from
+    res = s.execute(update(Run).where(Run.id == run_id, Run.status.in_(allowed)).values(status=to, **values))
+    return res.rowcount == 1
 
 
 def _write(engine: Engine, fn, what: str):
@@ -43,25 +64,52 @@ def create_run(engine: Engine, **fields: Any) -> int:
 
 
 def reopen_run(engine: Engine, run_id: int) -> None:
-    """Mark a resumed run as running again, owned by this process."""
-    _write(engine, lambda s: s.execute(update(Run).where(Run.id == run_id).values(
-        status="running", error=None, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=utcnow())),
-        "reopen the run")
-
-
-def heartbeat(engine: Engine, run_id: int, **fields: Any) -> None:
-    _write(engine, lambda s: s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow(), **fields)),
-           "update the run's heartbeat")
-
-
-def complete_run(engine: Engine, run_id: int, fields: dict[str, Any], metrics: list[dict[str, Any]],
-                 provenance: dict[str, Any]) -> None:
-    """One transaction: the run's results, its metrics, its provenance, and status=completed."""
+    """Mark an interrupted (or failed) run as running again, owned by this process; never adopt a live row."""
 
     def go(s: Session) -> None:
+        if _move(s, run_id, "running", error=None, host=socket.gethostname(), pid=os.getpid(),
+                 heartbeat_at=utcnow(), finished_at=None):
+            return
         run = s.get(Run, run_id)
         if run is None:
             raise ArenaError(f"run {run_id} vanished from the database")
+        if run.status == "running":
+            raise LiveRunError(f"run {run_id} is still running (pid {run.pid} on {run.host}); not taking it over — "
+                               "wait for it to finish, or stop it first")
+        raise ArenaError(f"run {run_id} is {run.status}; only interrupted or failed runs can be resumed")
+
+    _write(engine, go, "reopen the run")
+
+
+def heartbeat(engine: Engine, run_id: int, **fields: Any) -> None:
+    """Record progress of a running row (a row that is no longer running is left alone)."""
+    _write(engine, lambda s: s.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(
+        heartbeat_at=utcnow(), **fields)), "update the run's heartbeat")
+
+
+def complete_run(engine: Engine, run_id: int, fields: dict[str, Any], metrics: list[dict[str, Any]],
+                 provenance: dict[str, Any], *, resume: bool = False) -> None:
+    """One transaction: the run's results, its metrics, its provenance, and status=completed.
+
+    Only a ``running`` row completes, or (``resume=True``, the sweep writer finishing a retried experiment) an
+    interrupted/failed one. A row this process owns that a stale-heartbeat check marked interrupted meanwhile is
+    reclaimed: its owner never stopped."""
+
+    def go(s: Session) -> None:
+        now = utcnow()
+        done = _move(s, run_id, "completed", also_from=("interrupted", "failed") if resume else (), error=None,
+                     finished_at=now, heartbeat_at=now)
+        if not done:
+            mine = (Run.id == run_id, Run.status == "interrupted", Run.pid == os.getpid(),
+                    Run.host == socket.gethostname())
+            done = s.execute(update(Run).where(*mine).values(status="completed", error=None, finished_at=now,
+                                                              heartbeat_at=now)).rowcount == 1
+        run = s.get(Run, run_id)
+        if run is None:
+            raise ArenaError(f"run {run_id} vanished from the database")
+        if not done:
+            raise ArenaError(f"run {run_id} is {run.status} (pid {run.pid} on {run.host}); its status is final, "
+                             "so this result is not recorded over it")
         for k, v in fields.items():
             setattr(run, k, v)
         run.metrics.clear()
@@ -70,19 +118,17 @@ def complete_run(engine: Engine, run_id: int, fields: dict[str, Any], metrics: l
             s.delete(run.provenance)
             s.flush()
         run.provenance = Provenance(**provenance)
-        run.status = "completed"
-        run.error = None
-        run.finished_at = utcnow()
-        run.heartbeat_at = run.finished_at
 
     _write(engine, go, "record the completed run")
 
 
-def end_run(engine: Engine, run_id: int, status: str, error: str) -> None:
-    """Mark a run failed or interrupted (its checkpoint stays for --resume)."""
-    assert status in ("failed", "interrupted")
-    _write(engine, lambda s: s.execute(update(Run).where(Run.id == run_id).values(
-        status=status, error=error[-4000:], finished_at=utcnow())), f"mark the run {status}")
+def end_run(engine: Engine, run_id: int, status: str, error: str) -> bool:
+    """Mark a running run failed or interrupted (its checkpoint stays for --resume). A row that already finished
+    keeps its status (returns False): a finished result is never overwritten."""
+    if status not in ("failed", "interrupted"):
+        raise ValueError(f"end_run: status must be failed or interrupted, not {status!r}")
+    return _write(engine, lambda s: _move(s, run_id, status, error=error[-4000:], finished_at=utcnow()),
+                  f"mark the run {status}")
 
 
 def mark_stale_runs(engine: Engine) -> int:
@@ -91,15 +137,14 @@ def mark_stale_runs(engine: Engine) -> int:
 
     def go(s: Session) -> int:
         n = 0
-        for run in s.scalars(select(Run).where(Run.status == "running")):
+        for run in list(s.scalars(select(Run).where(Run.status == "running"))):
             beat = run.heartbeat_at
             if beat is not None and beat.tzinfo is None:
                 beat = beat.replace(tzinfo=now.tzinfo)
             dead = run.host == host and run.pid is not None and run.pid != os.getpid() and not _alive(run.pid)
             stale = beat is None or now - beat > HEARTBEAT_STALE
-            if dead or stale:
-                run.status = "interrupted"
-                run.error = "process stopped without finishing (detected by heartbeat); resume with --resume"
+            if (dead or stale) and _move(s, run.id, "interrupted", error="process stopped without finishing "
+                                         "(detected by heartbeat); resume with --resume"):
                 n += 1
         return n
 
@@ -127,10 +172,17 @@ def get_run(engine: Engine, run_id: int) -> Run | None:
 
 
 def find_resumable(engine: Engine, config_hash: str) -> Run | None:
-    """The newest unfinished run with this config hash that left a checkpoint."""
+    """The newest interrupted or failed run with this config hash (a live ``running`` one is never offered)."""
     with Session(engine, expire_on_commit=False) as s:
         return s.scalars(select(Run).where(Run.config_hash == config_hash,
-                                           Run.status.in_(("running", "interrupted", "failed")))
+                                           Run.status.in_(("interrupted", "failed")))
+                         .order_by(Run.id.desc())).first()
+
+
+def find_live(engine: Engine, config_hash: str) -> Run | None:
+    """The newest ``running`` row with this config hash (call :func:`mark_stale_runs` first to drop dead ones)."""
+    with Session(engine, expire_on_commit=False) as s:
+        return s.scalars(select(Run).where(Run.config_hash == config_hash, Run.status == "running")
                          .order_by(Run.id.desc())).first()
 
 
