@@ -1,204 +1,288 @@
-"""The headline experiment (issue 5): LexSM-164 vs a 6.5M-parameter Transformer vs an LSTM baseline on SCAN.
+"""The headline tables and plot (issue 18), regenerated from the run database.
 
-Splits: SCAN ``simple``, ``length``, ``addprim_jump`` and ``scan-depth`` (split ``depth``: train depths 0-3, test
-4-5). Models:
+The runs are ordinary arena runs made by the sweeps in ``sweeps/headline/`` (``arena sweep ... --db URL``); this
+script only reads them. For every run it writes one CSV row with provenance (run id, config hash, git commit and
+dirty flag, arena version, the reproducing ``arena run`` command, CPU seconds, stop reason) and then:
 
-* ``state-machine`` -- 164 learned parameters + a hand-written interpreter skeleton (task-specific);
-* ``transformer`` -- decoder-only, d_model=256 x 8 layers in the shared backbone (6.31M params, within 5% of 6.5M);
-* ``lstm`` -- the classic ``rnn-lm`` (2 x 200 LSTM, the size class of Lake & Baroni's overall-best model).
+* selects the learning rate per (model, task, split) on **seed 0's validation exact match** (ties: fewer steps);
+  seeds 1-2 are run at that learning rate only. Test scores are never used to choose anything;
+* renders the tables between the ``<!-- table:NAME -->`` / ``<!-- /table:NAME -->`` markers of ``--doc``
+  (``converged``: in-distribution validation and ``simple`` test; ``generalisation``: ``length`` and
+  ``addprim_jump`` test; ``shift``: the control grammar ``scan-shift``);
+* plots test exact match against parameters (log x), one panel per split, the state machine as one point with its
+  hand-written prior marked (``--plot``).
 
-Every run goes through the ordinary runner (``arena.runner.run``), so it is recorded in the store like any other
-run; one CSV row per run is appended to ``--out`` with provenance (git commit, dirty flag, arena/torch versions,
-host, thread count, step budget, command). Gradient models run the LR grid (``--lrs``) per seed and the row with
-the best validation exact match is marked ``selected`` (test scores are never used for selection).
+Usage::
 
-Rows already in the CSV (same model/task/split/seed/lr/budget) are skipped, so an interrupted sweep resumes.
-``--render`` rewrites the generated table in ``docs/headline.md`` (between the ``<!-- table -->`` markers).
-
-Full protocol (needs hours of CPU or a GPU)::
-
-    python scripts/headline.py --seeds 0 1 2 --lrs 1e-3 3e-4 --tf-steps 1500 --lstm-steps 1500
-
-The reduced budget actually run for the committed results is in docs/headline.md.
+    python scripts/headline.py --db sqlite:///path/to/arena.db            # CSV + tables + plot
+    python scripts/headline.py --db ... --no-plot --doc /tmp/h.md         # tables elsewhere
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
-import os
-import platform
 import statistics
-import sys
+from collections import defaultdict
 from pathlib import Path
-
-import torch
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = [("scan", "simple"), ("scan", "length"), ("scan", "addprim_jump"), ("scan-depth", "depth")]
-MODELS = {
-    "state-machine": {"arch": "state-machine", "d_model": None, "n_layers": None, "overrides": []},
-    "transformer-6.5M": {"arch": "transformer", "d_model": 256, "n_layers": 8, "overrides": []},
-    "lstm-2x200": {"arch": "rnn-lm", "d_model": 200, "n_layers": 2, "overrides": ["arch.cell=lstm"]},
-}
-FIELDS = ["model", "arch", "task", "split", "seed", "lr", "max_steps", "batch_size", "steps", "selected",
-          "params_total", "params_non_embedding", "flops_forward_per_token", "flops_note", "latency_p50_ms",
-          "train_seconds", "headline_split", "test_exact_match", "val_exact_match", "max_eval_examples",
-          "task_specific", "skeleton_lines", "skeleton_gzip_bytes", "lexicon", "run_id", "status", "error",
-          "notes", "git_commit", "git_dirty", "arena_version", "torch", "python", "host", "threads", "timestamp", "command"]
+SPLITS = ("simple", "length", "addprim_jump")
+TASKS = ("scan", "scan-shift")
+FIELDS = ["model", "arch", "task", "split", "seed", "lr", "lr_selected", "d_model", "n_layers", "params_total",
+          "prior_skeleton_lines", "prior_skeleton_gzip_bytes", "prior_learned_bits", "max_steps", "steps",
+          "stop_reason", "early_stop", "patience", "val_exact_match", "test_exact_match", "n_test", "converged",
+          "train_seconds", "cpu_seconds", "latency_p50_ms", "flops_forward_per_token", "run_id", "config_hash",
+          "status", "git_commit", "git_dirty", "arena_version", "hardware", "finished_at", "sweep_command",
+          "reproduce"]
+CONVERGED = 0.99  # the protocol's in-distribution target (validation exact match)
 
 
-def key(row: dict) -> tuple:
-    return (row["model"], row["task"], row["split"], str(row["seed"]), str(row["lr"]), str(row["max_steps"]))
+def model_name(rec: dict[str, Any]) -> str:
+    shape = rec["config"]["shape"]
+    if rec["arch"] == "state-machine":
+        return "state-machine (LexSM-164)"
+    if rec["arch"] == "rnn-lm":
+        return f"lstm {shape['n_layers']}x{shape['d_model']}"
+    return f"{rec['arch']} d{shape['d_model']}x{shape['n_layers']}"
 
 
-def run_one(model: str, task: str, split: str, seed: int, lr: float | None, steps: int, args: argparse.Namespace,
-            command: str) -> dict:
-    from arena.runner import run
-    from arena.spec import RunSpec, TrainConfig
-
-    m = MODELS[model]
-    train = TrainConfig(max_steps=steps, lr=lr or 3e-3, batch_size=args.batch_size, warmup_steps=min(100, steps // 5),
-                        eval_every=max(1, min(250, steps // 2)), checkpoint_every=max(steps, 1),
-                        max_eval_examples=None if model == "state-machine" else args.max_eval)
-    spec = RunSpec(arch=m["arch"], task=task, split=split, seed=seed, d_model=m["d_model"], n_layers=m["n_layers"],
-                   train=train, threads=1)
-    row: dict = {"model": model, "arch": m["arch"], "task": task, "split": split, "seed": seed,
-                 "lr": "" if lr is None else lr, "max_steps": steps, "batch_size": args.batch_size,
-                 "max_eval_examples": "" if model == "state-machine" else (args.max_eval or ""), "command": command,
-                 "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                 "torch": torch.__version__, "python": platform.python_version(), "host": platform.node(), "threads": 1}
-    overrides = list(m["overrides"])
-    if model == "state-machine" and task == "scan-depth":
-        # depth-3 trees are up to ~50 tokens; the lexicon is learned from inputs of <= 25 tokens (depth <= 2)
-        overrides.append("arch.max_train_tokens=25")
-        row["notes"] = "arch.max_train_tokens=25"
-    try:
-        res = run(spec, overrides=overrides, db=args.db, command=command)
-    except Exception as exc:  # a failed run is a row too
-        row.update(status="failed", error=str(exc)[:500])
-        return row
-    rec = res.record  # the JSON shape of ``arena run --json`` (arena.runner.run_record)
-    prov, extra = rec.get("provenance") or {}, rec.get("extra") or {}
+def prior(rec: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(skeleton lines, skeleton gzip bytes, learned bits) of a task-specific model; blanks for general models."""
+    cols = [rec.get(k) for k in ("prior_skeleton_lines", "prior_skeleton_gzip_bytes", "prior_learned_bits")]
+    if any(c is not None for c in cols):  # recorded as run columns
+        return tuple(cols)  # type: ignore[return-value]
+    extra = rec.get("extra") or {}
     sk = extra.get("skeleton_size") or {}
-    row.update(
-        run_id=res.run_id, status=res.status, steps=rec["steps"], params_total=rec["params"]["total"],
-        params_non_embedding=rec["params"]["non_embedding"], flops_forward_per_token=rec["flops"]["forward_per_token"],
-        flops_note=rec["flops"]["note"], latency_p50_ms=rec["latency_ms"]["p50"],
-        train_seconds=round(rec["train_seconds"] or 0.0, 1), headline_split=rec["headline_split"],
-        test_exact_match=rec["score"], val_exact_match=(rec["scores"].get("val") or {}).get("exact_match"),
-        task_specific=bool(rec.get("task_specific")), skeleton_lines=sk.get("lines", ""),
-        skeleton_gzip_bytes=sk.get("gzip_bytes", ""),
-        lexicon=json.dumps(extra.get("lexicon"), sort_keys=True) if extra.get("lexicon") else "",
-        git_commit=prov.get("git_commit"), git_dirty=prov.get("git_dirty"), arena_version=prov.get("arena_version"))
-    return row
+    if not sk:
+        return "", "", ""
+    return sk.get("lines", ""), sk.get("gzip_bytes", ""), extra.get("n_learned_bits", "")
 
 
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open() as fh:
-        return list(csv.DictReader(fh))
+def to_row(rec: dict[str, Any], n_test: int | None = None) -> dict[str, Any]:
+    from arena.runner import reproduce_command
+
+    spec, extra = rec["config"]["spec"], rec.get("extra") or {}
+    train, prov = spec["train"], rec.get("provenance") or {}
+    lines, gz, bits = prior(rec)
+    val = (rec["scores"].get("val") or {}).get("exact_match")
+    test = (rec["scores"].get("test") or {}).get("exact_match")
+    custom = rec["arch"] == "state-machine"
+    return {
+        "model": model_name(rec), "arch": rec["arch"], "task": rec["task"], "split": rec["split"],
+        "seed": rec["seed"], "lr": "" if custom else train["lr"], "d_model": rec["config"]["shape"]["d_model"],
+        "n_layers": rec["config"]["shape"]["n_layers"], "params_total": rec["params"]["total"],
+        "prior_skeleton_lines": lines, "prior_skeleton_gzip_bytes": gz, "prior_learned_bits": bits,
+        "max_steps": train["max_steps"], "steps": rec["steps"],
+        "stop_reason": ("train_em_1.0" if custom and extra.get("train_exact_match") == 1.0 else
+                        extra.get("stop_reason") or "budget"),
+        "early_stop": "" if custom else train.get("early_stop"), "patience": "" if custom else train.get("patience"),
+        "val_exact_match": val, "test_exact_match": test, "n_test": n_test,
+        "converged": val is not None and val >= CONVERGED, "train_seconds": round(rec["train_seconds"] or 0, 1),
+        "cpu_seconds": round(extra["cpu_seconds"], 1) if extra.get("cpu_seconds") is not None else "",
+        "latency_p50_ms": rec["latency_ms"]["p50"], "flops_forward_per_token": rec["flops"]["forward_per_token"],
+        "run_id": rec["run_id"], "config_hash": rec["config_hash"], "status": rec["status"],
+        "git_commit": prov.get("git_commit"), "git_dirty": prov.get("git_dirty"),
+        "arena_version": prov.get("arena_version"), "hardware": (rec.get("hardware") or {}).get("cpu", ""),
+        "finished_at": rec.get("finished_at"), "sweep_command": prov.get("command"),
+        "reproduce": reproduce_command(rec),
+    }
 
 
-def write_rows(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a gradient model's selected row per (model, task, split, seed): best validation exact match over the LR grid
-    groups: dict[tuple, list[dict]] = {}
+def load(db: str) -> list[dict[str, Any]]:
+    from arena.runner import run_record
+    from arena.store import get_run, list_runs, open_store
+
+    engine = open_store(db)
+    rows = []
+    for run in list_runs(engine, status="completed"):
+        if run.task in TASKS and run.split in SPLITS:
+            full = get_run(engine, run.id)
+            n_test = next((m.n for m in full.metrics if m.split == "test" and m.name == "exact_match"
+                           and m.slice_key is None), None)
+            rows.append(to_row(run_record(full), n_test))
+    return sorted(rows, key=lambda r: (r["task"], r["split"], int(r["params_total"]), r["model"], r["seed"],
+                                       str(r["lr"])))
+
+
+def select(rows: list[dict[str, Any]]) -> None:
+    """Mark ``lr_selected``: per (model, task, split), the LR of seed 0's best validation exact match."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups.setdefault((r["model"], r["task"], r["split"], str(r["seed"]), str(r["max_steps"])), []).append(r)
+        groups[(r["model"], r["task"], r["split"])].append(r)
     for grp in groups.values():
-        ok = [r for r in grp if r.get("status") == "completed"]
-        best = max(ok, key=lambda r: float(r["val_exact_match"] or 0)) if ok else None
+        seed0 = [r for r in grp if int(r["seed"]) == 0] or grp
+        best = max(seed0, key=lambda r: (float(r["val_exact_match"] or 0), -int(r["steps"])))
         for r in grp:
-            r["selected"] = r is best
+            r["lr_selected"] = r["lr"] == best["lr"]
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
 
 
-def render(rows: list[dict], doc: Path) -> None:
-    sel = [r for r in rows if str(r.get("selected")) == "True" and r.get("status") == "completed"]
-    models = [m for m in MODELS if any(r["model"] == m for r in sel)]
-    cols = [f"{t}/{s}" for t, s in TASKS]
-    lines = ["| model | params | FLOPs/token | latency p50 (ms, batch 16) | steps (budget) | eval examples/split | "
-             + " | ".join(cols) + " |", "|---|---:|---|---:|---|---|" + "---:|" * len(cols)]
-    for m in models:
-        mine = [r for r in sel if r["model"] == m]
-        cells = []
-        for t, s in TASKS:
-            vals = [100 * float(r["test_exact_match"]) for r in mine if r["task"] == t and r["split"] == s]
-            if not vals:
-                cells.append("–")
+# -- tables -------------------------------------------------------------------------------------------------------
+def _chosen(rows: list[dict[str, Any]], model: str, task: str, split: str) -> list[dict[str, Any]]:
+    return sorted((r for r in rows if r["model"] == model and r["task"] == task and r["split"] == split
+                   and r["lr_selected"]), key=lambda r: int(r["seed"]))
+
+
+def _cell(runs: list[dict[str, Any]], key: str) -> str:
+    vals = [100 * float(r[key]) for r in runs if r[key] not in ("", None)]
+    if not vals:
+        return "–"
+    each = ", ".join(f"{v:.1f}" for v in vals)
+    return f"**{statistics.mean(vals):.1f}**" + (f" ({each})" if len(vals) > 1 else "")
+
+
+def _prior_text(r: dict[str, Any]) -> str:
+    if r["prior_skeleton_gzip_bytes"] in ("", None):
+        return "none"
+    return f"{r['prior_skeleton_gzip_bytes']} B gzip / {r['prior_skeleton_lines']} lines; {r['prior_learned_bits']} bits"
+
+
+def _stops(runs: list[dict[str, Any]]) -> str:
+    steps = [int(r["steps"]) for r in runs]
+    reasons = sorted({r["stop_reason"] for r in runs})
+    return f"{min(steps):,}–{max(steps):,}" + f" ({', '.join(reasons)})"
+
+
+def models_of(rows: list[dict[str, Any]], task: str) -> list[str]:
+    seen: dict[str, int] = {}
+    for r in rows:
+        if r["task"] == task:
+            seen[r["model"]] = int(r["params_total"])
+    return sorted(seen, key=lambda m: (m.startswith("lstm"), seen[m]))
+
+
+def table(rows: list[dict[str, Any]], task: str, kind: str) -> str:
+    head = "| model | params | hand-written prior (skeleton; learned bits) |"
+    sep = "|---|---:|---|"
+    splits = SPLITS if kind != "generalisation" else SPLITS[1:]
+    for s in splits:
+        if kind == "converged":
+            head += f" {s}: LR | {s}: steps (stop) | {s}: val EM |"
+            sep += "---:|---|---:|"
+        else:
+            head += f" {s}: test EM |"
+            sep += "---:|"
+    if kind == "converged":
+        head += " simple: test EM |"
+        sep += "---:|"
+    lines = [head, sep]
+    for m in models_of(rows, task):
+        first = next(r for r in rows if r["model"] == m and r["task"] == task)
+        line = f"| {m} | {int(first['params_total']):,} | {_prior_text(first)} |"
+        for s in splits:
+            runs = _chosen(rows, m, task, s)
+            if kind == "converged":
+                lr = runs[0]["lr"] if runs and runs[0]["lr"] != "" else "—"
+                line += (f" {lr} | {_stops(runs)} | {_cell(runs, 'val_exact_match')} |" if runs else " – | – | – |")
+            else:
+                line += f" {_cell(runs, 'test_exact_match')} |"
+        if kind == "converged":
+            line += f" {_cell(_chosen(rows, m, task, 'simple'), 'test_exact_match')} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def render(rows: list[dict[str, Any]], doc: Path) -> None:
+    text = doc.read_text()
+    tables = {"converged": table(rows, "scan", "converged"), "generalisation": table(rows, "scan", "generalisation"),
+              "shift": table(rows, "scan-shift", "shift"), "shift-converged": table(rows, "scan-shift", "converged"),
+              "cpu": cpu_table(rows)}
+    for name, body in tables.items():
+        a, b = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+        if a in text and b in text:
+            i, j = text.index(a), text.index(b)
+            text = text[: i + len(a)] + "\n" + body + "\n" + text[j:]
+    doc.write_text(text)
+
+
+def cpu_table(rows: list[dict[str, Any]]) -> str:
+    """CPU hours per model (process CPU time of every run in the database, chosen LR or not)."""
+    per: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        sec = r["cpu_seconds"] if r["cpu_seconds"] not in ("", None) else r["train_seconds"]
+        per[r["model"]].append(float(sec))
+    lines = ["| model | runs | CPU hours |", "|---|---:|---:|"]
+    for m, secs in sorted(per.items()):
+        lines.append(f"| {m} | {len(secs)} | {sum(secs) / 3600:.2f} |")
+    total = sum(sum(v) for v in per.values())
+    lines.append(f"| all | {sum(len(v) for v in per.values())} | {total / 3600:.2f} |")
+    return "\n".join(lines)
+
+
+# -- plot ---------------------------------------------------------------------------------------------------------
+def plot(rows: list[dict[str, Any]], task: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(SPLITS), figsize=(4.2 * len(SPLITS), 3.8), sharey=True)
+    for ax, split in zip(axes, SPLITS, strict=True):
+        for family, style in (("transformer", "o-"), ("lstm", "s"), ("state-machine", "*")):
+            pts = []
+            for m in models_of(rows, task):
+                if not m.startswith(family):
+                    continue
+                runs = _chosen(rows, m, task, split)
+                if not runs:
+                    continue
+                vals = [100 * float(r["test_exact_match"]) for r in runs]
+                p = int(runs[0]["params_total"])
+                ax.scatter([p] * len(vals), vals, s=10, color="grey", alpha=0.6, zorder=2)
+                pts.append((p, statistics.mean(vals), runs[0]))
+            if not pts:
                 continue
-            seeds = ", ".join(f"{v:.1f}" for v in vals)
-            cells.append(f"**{statistics.mean(vals):.1f}** ({seeds})")
-        p = mine[0]["params_total"]
-        fl = mine[0]["flops_forward_per_token"]
-        fl = f"{float(fl) / 1e6:.1f}M" if fl not in ("", None) else "n/a (symbolic)"
-        lat = statistics.median(float(r["latency_p50_ms"]) for r in mine if r["latency_p50_ms"])
-        budget = sorted({str(r["max_steps"]) for r in mine}, key=int)
-        done = sorted({int(r["steps"]) for r in mine})
-        mark = "†" if str(mine[0].get("task_specific")) == "True" else ""
-        evals = sorted({str(r.get("max_eval_examples") or "all") for r in mine})
-        lines.append(f"| {m} | {int(p):,} | {fl} | {lat:.3g}{mark} | {done[0]}–{done[-1]} ({'/'.join(budget)}) | "
-                     f"{'/'.join(evals)} | "
-                     + " | ".join(cells) + " |")
-    lrs = sorted({(r["model"], str(r["lr"])) for r in rows if r["lr"] not in ("", None)})
-    lines += ["", "Cells: mean test exact match (%) over seeds, per-seed values in brackets; gradient models at the "
-              "learning rate with the best validation exact match per seed (grid: "
-              + ", ".join(f"{m} {lr}" for m, lr in lrs) + "). † the runner times a task-specific model on all-BOS "
-              "input, which the interpreter rejects immediately: not a meaningful latency (see Timing)."]
-    text = doc.read_text() if doc.exists() else "<!-- table -->\n<!-- /table -->\n"
-    a, b = text.index("<!-- table -->"), text.index("<!-- /table -->")
-    doc.write_text(text[: a + len("<!-- table -->")] + "\n" + "\n".join(lines) + "\n" + text[b:])
+            xs, ys = [p for p, _, _ in pts], [y for _, y, _ in pts]
+            ax.plot(xs, ys, style, markersize=14 if family == "state-machine" else 6, label=family, zorder=3)
+            if family == "state-machine":
+                r = pts[0][2]
+                ax.annotate(f"+ hand-written prior:\n{r['prior_skeleton_gzip_bytes']} B gzip skeleton,\n"
+                            f"{r['prior_skeleton_lines']} lines; {r['prior_learned_bits']} bits learned",
+                            (xs[0], ys[0]), textcoords="offset points", xytext=(12, -42 if ys[0] > 50 else 12),
+                            fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlim(50, 3e7)
+        ax.set_title(f"{task} / {split}")
+        ax.set_xlabel("trainable parameters (log)")
+        ax.set_ylim(-3, 103)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test exact match (%)")
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize=8, loc="center left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    ap.add_argument("--tasks", nargs="+", default=[f"{t}:{s}" for t, s in TASKS])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--lrs", nargs="+", type=float, default=[1e-3, 3e-4], help="LR grid of the gradient models")
-    ap.add_argument("--tf-steps", type=int, default=1500, help="transformer step budget")
-    ap.add_argument("--lstm-steps", type=int, default=1500, help="LSTM step budget")
-    ap.add_argument("--sm-steps", type=int, default=600, help="state-machine step budget")
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--max-eval", type=int, default=None,
-                    help="cap on evaluated examples per split for the gradient models (the state machine is always "
-                         "evaluated on every example)")
-    ap.add_argument("--db", default=os.environ.get("ARENA_DB_URL", "sqlite:///results/headline.db"))
-    ap.add_argument("--out", type=Path, default=ROOT / "results" / "headline.csv")
+    ap.add_argument("--db", required=True, help="SQLAlchemy URL of the database the headline sweeps wrote")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "headline_ladder.csv")
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "headline.md")
-    ap.add_argument("--render", action="store_true", help="only rewrite the table in --doc from --out")
+    ap.add_argument("--plot-dir", type=Path, default=ROOT / "results")
+    ap.add_argument("--no-plot", action="store_true")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    rows = read_rows(args.out)
-    if not args.render:
-        command = "python scripts/headline.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        done = {key(r) for r in rows}
-        for spec in args.tasks:
-            task, split = spec.split(":")
-            for seed in args.seeds:
-                for model in args.models:
-                    steps = {"state-machine": args.sm_steps, "transformer-6.5M": args.tf_steps,
-                             "lstm-2x200": args.lstm_steps}[model]
-                    for lr in [None] if model == "state-machine" else args.lrs:
-                        probe = {"model": model, "task": task, "split": split, "seed": seed,
-                                 "lr": "" if lr is None else lr, "max_steps": steps}
-                        if key(probe) in done:
-                            continue
-                        row = run_one(model, task, split, seed, lr, steps, args, command)
-                        print(json.dumps({k: row.get(k) for k in ("model", "task", "split", "seed", "lr", "steps",
-                                                                  "test_exact_match", "val_exact_match",
-                                                                  "train_seconds", "status", "error")}), flush=True)
-                        rows.append(row)
-                        write_rows(args.out, rows)
-    write_rows(args.out, rows)
-    render(rows, args.doc)
+    rows = load(args.db)
+    select(rows)
+    write_csv(rows, args.out)
+    if args.doc.exists():
+        render(rows, args.doc)
+    if not args.no_plot:
+        for task in TASKS:
+            if any(r["task"] == task for r in rows):
+                plot(rows, task, args.plot_dir / f"headline_{task}_params.png")
+    print(json.dumps({"runs": len(rows), "csv": str(args.out), "doc": str(args.doc)}))
     return 0
 
 
