@@ -59,3 +59,22 @@ def test_regenerates_csv_tables_and_plot_from_the_database(tmp_path):
     assert "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
     assert "| transformer d16x1 | 3,568 | none |" in text and "B gzip" in text
     assert (tmp_path / "headline_scan_params.png").stat().st_size > 1000
+
+
+def test_chomsky_table_regenerated_from_the_database(tmp_path):
+    """One tiny real run (rnn, 4 steps, 20 test examples): a few seconds."""
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    run(RunSpec(arch="rnn", task="parity_check", size="tiny", train=TrainConfig(max_steps=4, eval_every=2),
+                task_config={"n_train": 50, "n_val": 10, "n_test_per_length": 1, "eval_max_length": 60}), db=db,
+        overrides=["latency.enabled=false"])
+    spec = importlib.util.spec_from_file_location("chomsky_table", ROOT / "scripts" / "chomsky_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    doc = tmp_path / "t.md"
+    doc.write_text("a\n<!-- table:chomsky -->\n<!-- /table:chomsky -->\nb\n")
+    assert mod.main(["--db", db, "--out", str(tmp_path / "c.csv"), "--doc", str(doc)]) == 0
+    rows = list(csv.DictReader((tmp_path / "c.csv").open()))
+    assert len(rows) == 1 and rows[0]["task"] == "parity_check" and rows[0]["fitted"] in ("True", "False")
+    text = doc.read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("| parity_check"))
+    assert "| R |" in line and "fit " in line and line.endswith("| 100 | 100 | 52.0 | 100 | 100 |")
