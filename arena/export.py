@@ -8,8 +8,9 @@ batch 1, peak memory); the three ratios, normalized score per million parameters
 left blank (NaN) when the mean normalized score is below the gate so a chance-level model can never top a ratio
 ranking; and Pareto flags (score vs each cost) within each (task, split).
 
-Exports: CSV, Parquet and JSON keep every numeric column (JSON adds the full record and provenance of every run);
-Markdown and LaTeX give a compact "mean ± std" table ready to paste into a paper, with special characters escaped.
+Exports: CSV, Parquet and JSON keep every numeric column and carry the export's metadata (arena and methodology
+versions, gate, query, units); JSON adds the full record and provenance of every run. Markdown and LaTeX give one
+compact table per task and split, ready to paste into a paper (:mod:`arena.paper`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import inspect, select
+from sqlalchemy import String, Text, cast, func, inspect, select, type_coerce
 from sqlalchemy.engine import Engine
 
+from arena import paper
 from arena.errors import ArenaError
+from arena.paper import latex_escape, md_escape  # noqa: F401  (re-exported)
 from arena.store.models import Run
 
 DEFAULT_GATE = 0.5
@@ -48,14 +50,30 @@ PARETO_COLUMNS = ["pareto"] + [v[2] for v in COST_AXES.values()]
 
 _RUN_COLUMNS = [
     Run.id, Run.arch, Run.arch_version, Run.arch_family, Run.task, Run.task_version, Run.split, Run.size, Run.seed,
-    Run.config, Run.status, Run.created_at, Run.finished_at, Run.params_total, Run.params_active,
+    Run.status, Run.created_at, Run.finished_at, Run.params_total, Run.params_active,
     Run.params_non_embedding, Run.state_size, Run.flops_forward_per_example, Run.flops_counted_per_example,
-    Run.latency_p50_ms, Run.memory_mb, Run.metric, Run.headline_split, Run.score, Run.normalized_score,
-    Run.chance, Run.higher_is_better, Run.source, Run.plugin_name, Run.plugin_version, Run.plugin_sha256,
-    Run.task_specific, Run.hardware, Run.error,
+    Run.flops_note, Run.latency_p50_ms, Run.memory_mb, Run.metric, Run.headline_split, Run.score,
+    Run.normalized_score, Run.chance, Run.higher_is_better, Run.source, Run.plugin_name, Run.plugin_version,
+    Run.plugin_sha256, Run.task_specific, Run.error,
 ]
-RUN_FRAME_COLUMNS = [c.key for c in _RUN_COLUMNS if c.key not in ("config", "hardware")] + [
-    "hardware_label", "variant", "max_steps"]
+# the few config/hardware fields the board needs, extracted by the database as one small JSON array per run, so
+# Python decodes each distinct array once instead of every run's whole config
+_SPEC_PATHS = ("train", "arch_config", "task_config", "d_model", "n_layers", "params", "size")
+_HW_PATHS = ("gpu", "cpu", "threads")
+RUN_FRAME_COLUMNS = [c.key for c in _RUN_COLUMNS] + ["hardware_label", "variant", "max_steps", "lr"]
+
+
+def _json_array(engine: Engine, column: Any, prefix: tuple[str, ...], keys: Sequence[str]) -> Any:
+    """SQL for ``[column.prefix.k for k in keys]`` as JSON text (NULL entries for missing keys)."""
+    if engine.dialect.name == "sqlite":
+        dotted = "".join(f'."{p}"' for p in prefix)
+        return func.json_extract(column, *[f'${dotted}."{k}"' for k in keys])
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy import literal_column
+
+        parts = [column.op("#>")(literal_column(f"'{{{','.join((*prefix, k))}}}'")) for k in keys]
+        return cast(func.json_build_array(*parts), Text)  # text, so the driver does not decode it
+    return func.json_array(*[column[(*prefix, k)] for k in keys])  # MySQL and others: best effort
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -99,6 +117,10 @@ def variant_label(config: dict | None, train_defaults: dict[str, Any] | None = N
     if not isinstance(spec, dict):
         return ""
     train_defaults = train_defaults if train_defaults is not None else _train_defaults()
+    return _variant(spec, train_defaults)
+
+
+def _variant(spec: dict[str, Any], train_defaults: dict[str, Any]) -> str:
     parts = [f"{k}={spec[k]}" for k in ("d_model", "n_layers") if spec.get(k)]
     parts += [f"arch.{k}={_short(v)}" for k, v in sorted((spec.get("arch_config") or {}).items())]
     parts += [f"task.{k}={_short(v)}" for k, v in sorted((spec.get("task_config") or {}).items())]
@@ -110,38 +132,72 @@ def variant_label(config: dict | None, train_defaults: dict[str, Any] | None = N
     return "; ".join(parts)
 
 
+def _labels(specs: Sequence[Any], defaults: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
+    """(variant, max_steps, lr, size) per run from its extracted spec array, each distinct array decoded once."""
+    memo: dict[Any, tuple[str, Any, Any, Any]] = {}
+    out = []
+    for text in specs:
+        hit = memo.get(text)
+        if hit is None:
+            values = json.loads(text) if isinstance(text, str) else text
+            spec = dict(zip(_SPEC_PATHS, values if isinstance(values, list) else [None] * len(_SPEC_PATHS),
+                            strict=True))
+            train = spec["train"] if isinstance(spec["train"], dict) else {}
+            spec.update(train=train, arch_config=spec["arch_config"] or {}, task_config=spec["task_config"] or {})
+            size = f"budget {human_int(spec['params'])}" if spec["params"] else spec["size"]
+            hit = memo[text] = (_variant(spec, defaults), train.get("max_steps"), train.get("lr"), size)
+        out.append(hit)
+    return out
+
+
+def _hardware_labels(arrays: Sequence[Any]) -> list[str | None]:
+    memo: dict[Any, str | None] = {}
+    out = []
+    for text in arrays:
+        if text not in memo:
+            values = json.loads(text) if isinstance(text, str) else text
+            hw = dict(zip(_HW_PATHS, values, strict=True)) if isinstance(values, list) else {}
+            memo[text] = hardware_label(hw) if any(v is not None for v in hw.values()) else None
+        out.append(memo[text])
+    return out
+
+
 def load_runs(engine: Engine, *, task: str | None = None, split: str | None = None,
               statuses: Sequence[str] = ("completed",)) -> pd.DataFrame:
     """One row per run (flat columns of :data:`RUN_FRAME_COLUMNS`), newest first."""
     if not has_runs_table(engine):
         return pd.DataFrame(columns=RUN_FRAME_COLUMNS)
-    q = select(*_RUN_COLUMNS).where(Run.status.in_(list(statuses))).order_by(Run.id.desc())
+    plain = [type_coerce(c, String).label(c.key) if c.key in ("created_at", "finished_at") else c
+             for c in _RUN_COLUMNS]  # timestamps parsed below in one vectorized call, not row by row
+    q = select(*plain, _json_array(engine, Run.config, ("spec",), _SPEC_PATHS).label("spec"),
+               _json_array(engine, Run.hardware, (), _HW_PATHS).label("hw")
+               ).where(Run.status.in_(list(statuses))).order_by(Run.id.desc())
     if task:
         q = q.where(Run.task == task)
     if split:
         q = q.where(Run.split == split)
     with engine.connect() as conn:
-        rows = conn.execute(q).mappings().all()
+        rows = conn.execute(q).all()
     if not rows:
         return pd.DataFrame(columns=RUN_FRAME_COLUMNS)
-    defaults = _train_defaults()
-    records = []
-    for r in rows:
-        d = dict(r)
-        cfg = d.pop("config") or {}
-        hw = d.pop("hardware")
-        d["hardware_label"] = hardware_label(hw) if d["latency_p50_ms"] is not None else None
-        d["size"] = size_label(d["size"], cfg)
-        d["variant"] = variant_label(cfg, defaults)
-        d["max_steps"] = ((cfg.get("spec") or {}).get("train") or {}).get("max_steps")
-        records.append(d)
-    df = pd.DataFrame.from_records(records, columns=RUN_FRAME_COLUMNS)
+    names = [c.key for c in _RUN_COLUMNS] + ["spec", "hw"]
+    df = pd.DataFrame(dict(zip(names, (list(col) for col in zip(*rows, strict=True)), strict=True)))
+    variant, max_steps, lr, size = zip(*_labels(df["spec"].tolist(), _train_defaults()), strict=True)
+    df["variant"] = list(variant)
+    df["max_steps"] = pd.to_numeric(pd.Series(max_steps, index=df.index, dtype=object), errors="coerce").astype(
+        "Int64")
+    df["lr"] = pd.to_numeric(pd.Series(lr, index=df.index, dtype=object), errors="coerce")
+    budget_or_preset = pd.Series(size, index=df.index, dtype=object)
+    df["size"] = budget_or_preset.where(budget_or_preset.astype(str).str.startswith("budget "),
+                                        df["size"].astype(object).fillna(budget_or_preset)).fillna("?")
+    hw = pd.Series(_hardware_labels(df["hw"].tolist()), index=df.index, dtype=object)
+    df["hardware_label"] = hw.where(df["latency_p50_ms"].notna(), None)
     for col in ("created_at", "finished_at"):
-        df[col] = pd.to_datetime(df[col], utc=True)
+        df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
     num = ["params_total", "params_active", "params_non_embedding", "state_size", "flops_forward_per_example",
            "flops_counted_per_example", "latency_p50_ms", "memory_mb", "score", "normalized_score", "chance"]
     df[num] = df[num].astype("float64")
-    return df
+    return df[RUN_FRAME_COLUMNS]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -170,56 +226,55 @@ def pareto_front(cost: Iterable[float], score: Iterable[float]) -> np.ndarray:
     return out
 
 
-def _first(values: pd.Series) -> Any:
-    v = values.dropna()
-    return v.iloc[0] if len(v) else None
-
-
-def _one_or_mixed(values: pd.Series) -> Any:
-    v = values.dropna().unique()
-    if len(v) == 0:
-        return None
-    return v[0] if len(v) == 1 else "mixed"
+def _joined(gid: np.ndarray, values: np.ndarray, n_groups: int) -> list[str]:
+    """Per group, its values sorted and comma-joined ("0,1,2"), without a Python call per group."""
+    order = np.lexsort((values, gid))
+    bounds = np.searchsorted(gid[order], np.arange(1, n_groups))
+    return [",".join(chunk) for chunk in np.split(values[order].astype(str), bounds)]
 
 
 def aggregate(runs: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
-    """Leaderboard rows from :func:`load_runs` output (completed runs; other statuses only counted in n_failed)."""
+    """Leaderboard rows from :func:`load_runs` output (completed runs; other statuses only counted in n_failed).
+
+    Only built-in (Cython) group reductions: 10,000 runs in 900 rows aggregate in well under a second.
+    """
     cols = leaderboard_columns()
     if runs.empty:
         return pd.DataFrame(columns=cols)
-    runs = runs.copy()
-    for k in GROUP_KEYS:
-        runs[k] = runs[k].astype(object).where(runs[k].notna(), "")
-    done = runs["status"] == "completed"
-    runs["_ok"] = done
-    for c in ("score", "normalized_score"):
-        runs[c] = runs[c].where(done)
-    g = runs.groupby(GROUP_KEYS, sort=False, dropna=False)
+    done = runs["status"].eq("completed")
+    work = runs.assign(score=runs["score"].where(done), normalized_score=runs["normalized_score"].where(done),
+                       _ok=done.astype(int), task_specific=runs["task_specific"].fillna(False).astype(bool),
+                       _flops_unverified=runs["flops_note"].astype(object).fillna("").str.contains(
+                           "DISAGREEMENT", regex=False))
+    g = work.groupby(GROUP_KEYS, sort=False, dropna=False)
     out = g.agg(
-        arch_family=("arch_family", _first), metric=("metric", _first), headline_split=("headline_split", _first),
-        chance=("chance", "mean"), higher_is_better=("higher_is_better", _first),
-        n=("_ok", "sum"), n_runs=("id", "size"),
+        chance=("chance", "mean"), n=("_ok", "sum"), n_runs=("id", "size"),
         score_mean=("score", "mean"), score_std=("score", "std"),
         normalized_mean=("normalized_score", "mean"), normalized_std=("normalized_score", "std"),
         params_total=("params_total", "mean"), params_active=("params_active", "mean"),
         params_non_embedding=("params_non_embedding", "mean"), state_size=("state_size", "mean"),
         flops_per_example=("flops_forward_per_example", "mean"),
         flops_counted_per_example=("flops_counted_per_example", "mean"),
-        latency_p50_ms=("latency_p50_ms", "median"), memory_mb=("memory_mb", "mean"),
-        hardware=("hardware_label", _one_or_mixed),
-        task_specific=("task_specific", "max"),
-        seeds=("seed", lambda s: ",".join(str(x) for x in sorted(s))),
-        run_ids=("id", lambda s: ",".join(str(x) for x in sorted(s))),
-        last_finished=("finished_at", "max"),
-    ).reset_index()
+        latency_p50_ms=("latency_p50_ms", "median"), latency_min_ms=("latency_p50_ms", "min"),
+        latency_max_ms=("latency_p50_ms", "max"), memory_mb=("memory_mb", "mean"),
+        task_specific=("task_specific", "max"), flops_unverified=("_flops_unverified", "max"),
+        last_finished=("finished_at", "max"), lr=("lr", "first"),
+    )
+    firsts = g[["arch_family", "metric", "headline_split", "higher_is_better", "hardware_label"]].first()
+    out = out.join(firsts)
+    n_hw = g["hardware_label"].nunique()
+    out["hardware"] = out.pop("hardware_label").where(n_hw.le(1), "mixed")
+    out = out.reset_index()
+    gid = g.ngroup().to_numpy()
+    out["seeds"] = _joined(gid, work["seed"].to_numpy(), len(out))
+    out["run_ids"] = _joined(gid, work["id"].to_numpy(), len(out))
     out["n"] = out["n"].astype(int)
-    out["n_failed"] = (out["n_runs"] - out["n"]).astype(int)
-    out = out.drop(columns=["n_runs"])
+    out["n_failed"] = (out.pop("n_runs") - out["n"]).astype(int)
     # std over one seed is undefined: leave NaN (shown as "n=1")
     out = apply_gate(out, gate)
     out = add_pareto(out)
-    for k in ("plugin_name", "plugin_version", "plugin_sha256", "max_steps"):
-        out[k] = out[k].astype(object).where(out[k].astype(str) != "", None)
+    for k in ("plugin_name", "plugin_version", "plugin_sha256"):
+        out[k] = out[k].astype(object).where(out[k].notna() & out[k].astype(str).ne(""), None)
     return out[cols].sort_values(["task", "split", "normalized_mean", "score_mean"],
                                  ascending=[True, True, False, False], na_position="last").reset_index(drop=True)
 
@@ -228,9 +283,10 @@ def leaderboard_columns() -> list[str]:
     return ["arch", "arch_version", "arch_family", "task", "task_version", "split", "size", "variant", "max_steps",
             "metric", "headline_split", "chance", "n", "n_failed", "seeds", "score_mean", "score_std",
             "normalized_mean", "normalized_std", "params_total", "params_active", "params_non_embedding",
-            "state_size", "flops_per_example", "flops_counted_per_example", "latency_p50_ms", "memory_mb",
-            *RATIO_COLUMNS, *PARETO_COLUMNS, "hardware", "source", "plugin_name", "plugin_version", "plugin_sha256",
-            "task_specific", "higher_is_better", "run_ids", "last_finished"]
+            "state_size", "flops_per_example", "flops_counted_per_example", "latency_p50_ms", "latency_min_ms",
+            "latency_max_ms", "memory_mb", *RATIO_COLUMNS, *PARETO_COLUMNS, "hardware", "source", "plugin_name",
+            "plugin_version", "plugin_sha256", "task_specific", "flops_unverified", "higher_is_better", "lr",
+            "run_ids", "last_finished"]
 
 
 def apply_gate(frame: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
@@ -306,110 +362,14 @@ def human_int(v: Any) -> str:
     return f"{v:.0f}"
 
 
-def _num(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    return f"{float(v):.{digits}g}" if abs(float(v)) >= 1e-3 or v == 0 else f"{float(v):.2e}"
-
-
-def _mean_std(mean: Any, std: Any, n: Any, pm: str) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return ""
-    s = f"{float(mean):.3f}"
-    if std is not None and not (isinstance(std, float) and math.isnan(std)) and int(n or 0) > 1:
-        s += f"{pm}{float(std):.3f}"
-    return s
-
-
-PAPER_COLUMNS = [
-    ("arch", "Arch"), ("task", "Task"), ("split", "Split"), ("size", "Size"), ("variant", "Variant"), ("n", "n"),
-    ("score", "Score"), ("normalized", "Norm. score"), ("params_total", "Params"), ("params_active", "Active"),
-    ("flops_per_example", "GFLOPs/ex"), ("latency_p50_ms", "p50 ms"), ("memory_mb", "Mem MB"),
-    ("norm_per_mparam", "Norm/Mparam"), ("norm_per_gflop", "Norm/GFLOP"), ("norm_per_ms", "Norm/ms"),
-    ("pareto", "Pareto"), ("hardware", "Hardware"),
-]
-
-
-def paper_table(frame: pd.DataFrame, pm: str = " ± ", blank: str = "—") -> list[tuple[str, list[str]]]:
-    """Columns of display strings for the Markdown/LaTeX tables (variant only when some row has one)."""
-    cols = []
-    for key, title in PAPER_COLUMNS:
-        if key == "variant" and not frame["variant"].astype(str).str.len().gt(0).any():
-            continue
-        vals = []
-        for _, r in frame.iterrows():
-            if key == "score":
-                v = _mean_std(r["score_mean"], r["score_std"], r["n"], pm)
-            elif key == "normalized":
-                v = _mean_std(r["normalized_mean"], r["normalized_std"], r["n"], pm)
-            elif key in ("params_total", "params_active"):
-                v = human_int(r[key])
-            elif key == "flops_per_example":
-                v = _num(r[key] / 1e9) if pd.notna(r[key]) else ""
-            elif key in RATIO_COLUMNS:
-                v = _num(r[key]) if pd.notna(r[key]) else blank
-            elif key in ("latency_p50_ms", "memory_mb"):
-                v = _num(r[key])
-            elif key == "pareto":
-                v = "yes" if bool(r[key]) else ""
-            elif key == "arch" and isinstance(r.get("plugin_name"), str) and r["plugin_name"]:
-                v = f"{r['arch']} ({r['plugin_name']} {r.get('plugin_version') or ''})".strip()
-            else:
-                v = "" if r[key] is None or (isinstance(r[key], float) and math.isnan(r[key])) else str(r[key])
-            vals.append(v)
-        cols.append((title, vals))
-    return cols
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
-
-
-def md_escape(text: Any) -> str:
-    """Backslash-escape Markdown punctuation (also neutralizes raw HTML such as ``<script>``); newlines -> space."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
-
-
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
-
-
-def latex_escape(text: Any) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text)).replace("\n", " ")
-
-
 def to_markdown(frame: pd.DataFrame, gate: float = DEFAULT_GATE) -> str:
-    cols = paper_table(frame)
-    lines = ["| " + " | ".join(md_escape(t) for t, _ in cols) + " |",
-             "|" + "|".join("---" if t in ("Arch", "Task", "Split", "Size", "Variant", "Hardware") else "---:"
-                            for t, _ in cols) + "|"]
-    for i in range(len(frame)):
-        lines.append("| " + " | ".join(md_escape(vals[i]) for _, vals in cols) + " |")
-    lines.append("")
-    lines.append(f"Mean ± std over n seeds. Norm. score = max(0, (s − chance)/(1 − chance)); ratios are normalized "
-                 f"score per M params / per GFLOP (forward, per example) / per ms (p50, batch 1), blank (—) below "
-                 f"the gate {gate:g}. Pareto: score vs params within each task and split.")
-    return "\n".join(lines) + "\n"
+    """One section per task and split, best in bold (see :mod:`arena.paper`)."""
+    return paper.to_markdown(frame, gate)
 
 
 def to_latex(frame: pd.DataFrame, gate: float = DEFAULT_GATE) -> str:
-    cols = paper_table(frame, pm=r" $\pm$ ", blank="--")
-    align = "".join("l" if t in ("Arch", "Task", "Split", "Size", "Variant", "Hardware") else "r" for t, _ in cols)
-    out = ["% requires \\usepackage{booktabs}", "\\begin{table}[t]", "\\centering", "\\small",
-           f"\\begin{{tabular}}{{{align}}}", "\\toprule",
-           " & ".join(latex_escape(t) for t, _ in cols) + " \\\\", "\\midrule"]
-    for i in range(len(frame)):
-        cells = []
-        for _, vals in cols:
-            v = vals[i]
-            # the " $\pm$ " we inserted is already LaTeX; escape the pieces around it
-            cells.append(r" $\pm$ ".join(latex_escape(p) for p in v.split(r" $\pm$ ")))
-        out.append(" & ".join(cells) + " \\\\")
-    out += ["\\bottomrule", "\\end{tabular}",
-            f"\\caption{{Mean $\\pm$ std over $n$ seeds. Ratios (normalized score per M parameters, per GFLOP, per ms "
-            f"at p50, batch 1) are blank below a normalized-score gate of {gate:g}.}}",
-            "\\end{table}"]
-    return "\n".join(out) + "\n"
+    """One booktabs table per task and split with ``\\caption`` and ``\\label`` (see :mod:`arena.paper`)."""
+    return paper.to_latex(frame, gate)
 
 
 def _jsonable(v: Any) -> Any:
@@ -464,16 +424,38 @@ def run_records(engine: Engine, run_ids: Iterable[int], chunk: int = 500) -> dic
     return out
 
 
-def to_json(frame: pd.DataFrame, engine: Engine | None = None, gate: float = DEFAULT_GATE) -> str:
-    """``{"meta", "rows", "runs"}``: rows reference their runs by id; ``runs`` holds every run's full record."""
+UNITS = {
+    "chance": "the task metric", "score_mean": "the task metric (column metric, on headline_split)",
+    "score_std": "the task metric", "normalized_mean": "fraction of the way from chance (0) to perfect (1)",
+    "normalized_std": "fraction", "params_total": "parameters", "params_active": "parameters per token",
+    "params_non_embedding": "parameters", "state_size": "floats carried between generation steps",
+    "flops_per_example": "FLOPs (2 x multiply-adds), analytic forward pass of one example",
+    "flops_counted_per_example": "FLOPs counted by torch FlopCounterMode (matmul/attention only)",
+    "latency_p50_ms": "ms, median over seeds of each run's p50 forward latency at batch 1",
+    "latency_min_ms": "ms, fastest seed's p50", "latency_max_ms": "ms, slowest seed's p50",
+    "memory_mb": "MiB, peak resident memory of the run (CPU) or peak allocated (CUDA)",
+    "norm_per_mparam": "normalized score per million parameters", "norm_per_gflop": "normalized score per GFLOP",
+    "norm_per_ms": "normalized score per ms", "lr": "peak learning rate", "max_steps": "optimizer steps",
+}
+
+
+def export_meta(frame: pd.DataFrame, gate: float, query: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What every export carries: versions, the gate, the query that selected the rows, and the units."""
     from arena import METHODOLOGY_VERSION, __version__
 
+    return {"arena_version": __version__, "methodology_version": METHODOLOGY_VERSION, "gate": gate,
+            "query": {k: v for k, v in (query or {}).items() if v not in (None, (), [])},
+            "generated_at": datetime.now(UTC).isoformat(), "n_rows": len(frame),
+            "units": {k: v for k, v in UNITS.items() if k in frame.columns}, "columns": list(frame.columns)}
+
+
+def to_json(frame: pd.DataFrame, engine: Engine | None = None, gate: float = DEFAULT_GATE,
+            query: dict[str, Any] | None = None) -> str:
+    """``{"meta", "rows", "runs"}``: rows reference their runs by id; ``runs`` holds every run's full record."""
     ids = [int(x) for ids in frame["run_ids"].dropna() for x in str(ids).split(",") if x]
     runs = run_records(engine, ids) if engine is not None and ids else {}
     doc = {
-        "meta": {"arena_version": __version__, "methodology_version": METHODOLOGY_VERSION, "gate": gate,
-                 "generated_at": datetime.now(UTC).isoformat(), "n_rows": len(frame), "n_runs": len(runs),
-                 "columns": list(frame.columns)},
+        "meta": {**export_meta(frame, gate, query), "n_runs": len(runs)},
         "rows": [{**r, "run_ids": [int(x) for x in str(r["run_ids"] or "").split(",") if x]}
                  for r in frame_records(frame)],
         "runs": {str(k): v for k, v in runs.items()},
@@ -481,31 +463,53 @@ def to_json(frame: pd.DataFrame, engine: Engine | None = None, gate: float = DEF
     return json.dumps(doc, separators=(",", ":"), default=str, allow_nan=False) + "\n"  # compact: C encoder
 
 
-def to_csv(frame: pd.DataFrame) -> str:
-    return frame.to_csv(index=False)
+CSV_HEADER = "# arena leaderboard export; read it with pandas.read_csv(path, comment=\"#\")\n"
 
 
-def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+def to_csv(frame: pd.DataFrame, gate: float = DEFAULT_GATE, query: dict[str, Any] | None = None) -> str:
+    """Two ``#`` comment lines (the second is ``# meta: {json}``), then the table with every text cell quoted (so
+    a ``#`` inside a name is never read as a comment)."""
+    import csv
+
+    meta = json.dumps(export_meta(frame, gate, query), separators=(",", ":"), default=str)
+    return CSV_HEADER + f"# meta: {meta}\n" + frame.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC)
+
+
+def read_csv_meta(text: str) -> dict[str, Any]:
+    """The ``meta`` dictionary of an exported CSV (its text, or the first lines of it)."""
+    for line in text.splitlines()[:5]:
+        if line.startswith("# meta: "):
+            return json.loads(line[len("# meta: "):])
+    raise ArenaError("not an arena CSV export: no '# meta:' line at the top")
+
+
+def to_parquet_bytes(frame: pd.DataFrame, gate: float = DEFAULT_GATE, query: dict[str, Any] | None = None) -> bytes:
+    """Parquet with the export metadata as JSON under the schema metadata key ``arena``."""
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow as pa
+        import pyarrow.parquet as pq
     except ImportError:
         raise ArenaError("--format parquet needs pyarrow: pip install 'arena[leaderboard]'") from None
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = json.dumps(export_meta(frame, gate, query), default=str).encode()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"arena": meta})
     buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
+    pq.write_table(table, buf)
     return buf.getvalue()
 
 
-def render(frame: pd.DataFrame, fmt: str, *, engine: Engine | None = None, gate: float = DEFAULT_GATE) -> str | bytes:
+def render(frame: pd.DataFrame, fmt: str, *, engine: Engine | None = None, gate: float = DEFAULT_GATE,
+           query: dict[str, Any] | None = None) -> str | bytes:
     if fmt == "csv":
-        return to_csv(frame)
+        return to_csv(frame, gate, query)
     if fmt == "md":
         return to_markdown(frame, gate)
     if fmt == "latex":
         return to_latex(frame, gate)
     if fmt == "json":
-        return to_json(frame, engine, gate)
+        return to_json(frame, engine, gate, query)
     if fmt == "parquet":
-        return to_parquet_bytes(frame)
+        return to_parquet_bytes(frame, gate, query)
     raise ArenaError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 

@@ -23,6 +23,7 @@ from arena.export import (
     leaderboard_frame,
     md_escape,
     pareto_front,
+    read_csv_meta,
     to_latex,
     to_markdown,
 )
@@ -167,7 +168,7 @@ def test_markdown_and_latex_escape_special_characters(db_url):
     tex = to_latex(frame)
     assert r"a\_b\textbar{}c*\textless{}x\textgreater{}" in tex
     assert r"50\% \& \$5 \#1 \{x\}\textasciicircum{}\textasciitilde{}\textbackslash{}" in tex
-    assert r"0.900 & 0.900" in tex.replace(r" $\pm$ ", "±")  # n=1: no ± std
+    assert r"& 1 & \textbf{0.900} &" in tex  # n=1: no ± std; the only row is the best
     assert latex_escape("test_ood") == r"test\_ood" and md_escape("[x](javascript:y)") == r"\[x\]\(javascript:y\)"
 
 
@@ -178,19 +179,27 @@ def test_cli_export_formats(seeded, tmp_path):
         return res.stdout
 
     frame = leaderboard_frame(open_store(seeded, readonly=True))
-    csv = pd.read_csv(io.StringIO(export("--format", "csv")))
-    assert list(csv.columns) == list(frame.columns) and len(csv) == len(frame)
-    assert np.allclose(csv["score_mean"], frame["score_mean"])
+    text = export("--format", "csv", "--task", "scan-depth")
+    csv = pd.read_csv(io.StringIO(text), comment="#")
+    sub = frame[frame["task"] == "scan-depth"].reset_index(drop=True)
+    assert list(csv.columns) == list(frame.columns) and len(csv) == len(sub)
+    assert np.allclose(csv["score_mean"], sub["score_mean"])
+    meta = read_csv_meta(text)
+    assert meta["gate"] == 0.5 and meta["query"]["task"] == "scan-depth" and meta["methodology_version"]
+    assert meta["units"]["latency_p50_ms"].startswith("ms") and meta["arena_version"]
 
     md = export("--format", "md", "--task", "scan-depth")
-    assert md.startswith("| Arch | Task |") and "nested-parity" not in md and "train.lr=0.001" in md
+    assert md.startswith("### scan-depth · depth") and "nested-parity" not in md and "lr=0.001" in md
 
     tex = export("--format", "latex", "--split", "np-mem", "--gate", "0.9")
-    assert tex.count("\\\\") - 1 == (frame["split"] == "np-mem").sum()  # header + one line per row
+    assert tex.count("\\begin{table}") == 1 and "\\label{tab:arena-nested-parity-np-mem}" in tex
+    body = tex[tex.index("\\midrule"):tex.index("\\bottomrule")]
+    assert body.count("\\\\") == (frame["split"] == "np-mem").sum()  # one line per row
     assert "--" in tex and "gate of 0.9" in tex
 
     doc = json.loads(export("--format", "json", "--task", "nested-parity"))
     assert set(doc) == {"meta", "rows", "runs"} and doc["meta"]["methodology_version"]
+    assert doc["meta"]["query"]["task"] == "nested-parity" and doc["meta"]["units"]["params_total"] == "parameters"
     ids = {i for row in doc["rows"] for i in row["run_ids"]}
     assert len(ids) == 60 and set(doc["runs"]) == {str(i) for i in ids}
     rec = doc["runs"][str(min(ids))]
@@ -200,6 +209,10 @@ def test_cli_export_formats(seeded, tmp_path):
     out = tmp_path / "board.parquet"
     res = runner.invoke(app, ["export", "--db", seeded, "--out", str(out)])
     assert res.exit_code == 0 and pd.read_parquet(out).shape == frame.shape
+    import pyarrow.parquet as pq
+
+    pmeta = json.loads(pq.read_schema(out).metadata[b"arena"])
+    assert pmeta["gate"] == 0.5 and pmeta["units"]["memory_mb"].startswith("MiB")
     res = runner.invoke(app, ["export", "--db", seeded, "--out", str(tmp_path / "t.tex")])
     assert (tmp_path / "t.tex").read_text().startswith("% requires")
     res = runner.invoke(app, ["export", "--db", seeded, "--format", "parquet"])

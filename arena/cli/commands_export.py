@@ -40,7 +40,9 @@ def export(
     if frame.empty:
         err.print(f"[yellow]note:[/] no completed runs{' for ' + task if task else ''} in "
                   f"{engine.url.render_as_string(hide_password=True)}", highlight=False)
-    data = render(frame, kind, engine=engine, gate=gate)
+    query = {"task": task, "split": split, "include_failed": include_failed or None,
+             "db": engine.url.render_as_string(hide_password=True)}
+    data = render(frame, kind, engine=engine, gate=gate, query=query)
     if out is None:
         sys.stdout.write(data)  # type: ignore[arg-type]
         sys.stdout.flush()
