@@ -24,10 +24,10 @@ from arena import __version__
 from arena.blocks import analytic_state_size, build_model
 from arena.errors import ArenaError, RunFailedError
 from arena.evaluate import evaluate_task
+from arena.measure import memory as run_memory
 from arena.measure.flops import measure_flops
 from arena.measure.hardware import git_commit, hardware, package_versions
 from arena.measure.latency import measure_latency
-from arena.measure.memory import peak_memory_mb
 from arena.measure.params import measure_params
 from arena.registry import get_arch, get_task
 from arena.spec import Resolved, RunSpec, apply_overrides, resolve
@@ -94,6 +94,7 @@ def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = N
     progress = progress or _Silent()
     if spec.threads:
         torch.set_num_threads(spec.threads)
+    run_memory.start_run(spec.device)  # the memory figure covers this run, not the process's earlier work
     progress.phase("preparing")
     res = prepare(spec, overrides, extra_hash=(plugin or {}).get("sha256", ""))
     spec = res.spec
@@ -224,7 +225,7 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
     sample = min(pool, key=lambda e: abs(len(e.tokens) - 1 - seq_len)).tokens[:-1] if pool else None
     lat = (measure_latency(model, seq_len, spec.latency.batch, spec.latency.min_run_time, device, sample)
            if spec.latency.enabled else {})
-    memory = peak_memory_mb(device)
+    memory = run_memory.peak_memory_mb(device)
     state_size = analytic_state_size(arch, res.shape, res.arch_cfg, seq_len)
     score = results.get(head, {}).get("metrics", {}).get(task.metric)
     norm = normalized(score, task.chance, task.higher_is_better)
@@ -237,7 +238,7 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
                              "cpu_seconds": time.process_time() - cpu0,
                              "phase_seconds": {"build_and_train": t_train - wall0, "evaluate": t_eval - t_train,
                                                "measure": t_measure - t_eval},
-                             "eval_seq_len": seq_len, **custom_extra}
+                             "eval_seq_len": seq_len, "memory_scope": run_memory.scope(), **custom_extra}
     logs = {}
     for name, mod in model.named_modules():
         fn = getattr(mod, "extra_metrics", None)

@@ -172,6 +172,7 @@ def run_job(job: Job, checkpoint_dir: str | None = None) -> dict[str, Any]:
     """Executed in a worker: prepare + execute, never touching the database. Returns a picklable dict."""
     import torch
 
+    from arena.measure import memory
     from arena.runner import _Silent, checkpoint_path, execute, identity, prepare
     from arena.spec import RunSpec
 
@@ -180,6 +181,7 @@ def run_job(job: Job, checkpoint_dir: str | None = None) -> dict[str, Any]:
         os.environ["ARENA_CHECKPOINT_DIR"] = checkpoint_dir
     t0 = time.perf_counter()
     try:
+        memory.start_run(str(job.spec.get("device") or "cpu"))  # this job's peak, not the worker's earlier jobs'
         res = prepare(RunSpec.model_validate(job.spec), list(job.overrides))
         if res.config_hash != job.config_hash:
             raise ArenaError(f"config hash changed between the parent and the worker ({job.config_hash[:12]} -> "
@@ -225,7 +227,11 @@ class LocalExecutor(Executor):
         from concurrent.futures.process import BrokenProcessPool
 
         if self.pool is None:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            from arena.measure.memory import can_reset
+
+            # a worker that cannot reset its peak-memory mark gets replaced after each job (an honest memory figure)
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                            max_tasks_per_child=None if can_reset() else 1)
         futs = {self.pool.submit(run_job, j, checkpoint_dir): j for j in jobs}
         finished = False
         try:

@@ -44,7 +44,9 @@ st.markdown(r"""
   `torch.utils.benchmark`), on the hardware shown beside it; p90 and throughput at a larger batch are stored
   too. Latency is only comparable on the same machine; rows whose seeds ran on different hardware say
   "mixed" and get no latency ratio.
-- **Memory**: peak resident set size (RSS) of the process on CPU, peak allocated memory on CUDA, in MB.
+- **Memory**: the run's own peak resident set size (RSS) on CPU, peak allocated memory on CUDA, in MiB. It
+  includes the interpreter and torch (~300 MiB on CPU); a sweep worker resets the peak when each run starts,
+  so a run is never charged with an earlier run's memory.
 - **State size**: floats carried between steps when generating (constant for recurrent models, growing with
   sequence length for attention).
 
