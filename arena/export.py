@@ -54,7 +54,7 @@ _RUN_COLUMNS = [
     Run.params_non_embedding, Run.state_size, Run.flops_forward_per_example, Run.flops_counted_per_example,
     Run.flops_note, Run.latency_p50_ms, Run.memory_mb, Run.metric, Run.headline_split, Run.score,
     Run.normalized_score, Run.chance, Run.higher_is_better, Run.source, Run.plugin_name, Run.plugin_version,
-    Run.plugin_sha256, Run.task_specific, Run.error,
+    Run.plugin_sha256, Run.task_specific, Run.error, Run.flops_status, Run.isolation,
 ]
 # the few config/hardware fields the board needs, extracted by the database as one small JSON array per run, so
 # Python decodes each distinct array once instead of every run's whole config
@@ -245,7 +245,8 @@ def aggregate(runs: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
     work = runs.assign(score=runs["score"].where(done), normalized_score=runs["normalized_score"].where(done),
                        _ok=done.astype(int), task_specific=runs["task_specific"].fillna(False).astype(bool),
                        _flops_unverified=runs["flops_note"].astype(object).fillna("").str.contains(
-                           "DISAGREEMENT", regex=False))
+                           "DISAGREEMENT", regex=False),
+                       _declared=runs["flops_status"].astype(object).eq("declared"))
     g = work.groupby(GROUP_KEYS, sort=False, dropna=False)
     out = g.agg(
         chance=("chance", "mean"), n=("_ok", "sum"), n_runs=("id", "size"),
@@ -258,12 +259,19 @@ def aggregate(runs: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
         latency_p50_ms=("latency_p50_ms", "median"), latency_min_ms=("latency_p50_ms", "min"),
         latency_max_ms=("latency_p50_ms", "max"), memory_mb=("memory_mb", "mean"),
         task_specific=("task_specific", "max"), flops_unverified=("_flops_unverified", "max"),
+        _declared=("_declared", "max"),
         last_finished=("finished_at", "max"), lr=("lr", "first"),
     )
-    firsts = g[["arch_family", "metric", "headline_split", "higher_is_better", "hardware_label"]].first()
+    firsts = g[["arch_family", "metric", "headline_split", "higher_is_better", "hardware_label", "flops_status",
+                "isolation"]].first()
     out = out.join(firsts)
     n_hw = g["hardware_label"].nunique()
     out["hardware"] = out.pop("hardware_label").where(n_hw.le(1), "mixed")
+    out["isolation"] = out["isolation"].where(g["isolation"].nunique().le(1), "mixed")
+    # a group's FLOPs are only as verified as its least verified run
+    declared = out.pop("_declared").astype(bool)
+    out["flops_status"] = out["flops_status"].astype(object).where(~declared, "declared")
+    out["flops_unverified"] = out["flops_unverified"].astype(bool) | declared
     out = out.reset_index()
     gid = g.ngroup().to_numpy()
     out["seeds"] = _joined(gid, work["seed"].to_numpy(), len(out))
@@ -285,14 +293,17 @@ def leaderboard_columns() -> list[str]:
             "normalized_mean", "normalized_std", "params_total", "params_active", "params_non_embedding",
             "state_size", "flops_per_example", "flops_counted_per_example", "latency_p50_ms", "latency_min_ms",
             "latency_max_ms", "memory_mb", *RATIO_COLUMNS, *PARETO_COLUMNS, "hardware", "source", "plugin_name",
-            "plugin_version", "plugin_sha256", "task_specific", "flops_unverified", "higher_is_better", "lr",
+            "plugin_version", "plugin_sha256", "flops_status", "isolation", "task_specific", "flops_unverified",
+            "higher_is_better", "lr",
             "run_ids", "last_finished"]
 
 
-def apply_gate(frame: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
+def apply_gate(frame: pd.DataFrame, gate: float = DEFAULT_GATE, declared_flops: bool = False) -> pd.DataFrame:
     """(Re)compute the three ratios: blank where the mean normalized score is below ``gate``, 0 or unknown.
 
-    Latency ratios are also blank when the seeds ran on different hardware ("mixed"): not comparable.
+    Latency ratios are also blank when the seeds ran on different hardware ("mixed"): not comparable. Per-FLOP
+    ratios are blank for submissions whose FLOPs are only declared by the plugin (``flops_status="declared"``)
+    unless ``declared_flops``: a number arena could not check does not rank.
     """
     frame = frame.copy()
     norm = frame["normalized_mean"].astype(float)
@@ -302,6 +313,8 @@ def apply_gate(frame: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
         ok = passed & cost.notna() & (cost > 0)
         if axis == "latency":
             ok &= frame["hardware"].astype(object).ne("mixed")
+        if axis == "flops" and not declared_flops and "flops_status" in frame:
+            ok &= frame["flops_status"].astype(object).ne("declared")
         frame[ratio_col] = np.where(ok, norm / cost.where(cost > 0), np.nan)
     return frame
 
@@ -463,6 +476,27 @@ def to_json(frame: pd.DataFrame, engine: Engine | None = None, gate: float = DEF
     return json.dumps(doc, separators=(",", ":"), default=str, allow_nan=False) + "\n"  # compact: C encoder
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (starting with = + - @ tab CR) get a leading ``'``
+    (OWASP's CSV-injection advice), and line breaks inside a cell become spaces; numbers are untouched. Names and
+    labels can come from a plugin."""
+
+    def safe(v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        v = "'" + v if v.startswith(_FORMULA_START) else v
+        return v.replace("\r", " ").replace("\n", " ")
+
+    frame = frame.copy()
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            frame[col] = frame[col].map(safe)
+    return frame
+
+
 CSV_HEADER = "# arena leaderboard export; read it with pandas.read_csv(path, comment=\"#\")\n"
 
 
@@ -472,7 +506,8 @@ def to_csv(frame: pd.DataFrame, gate: float = DEFAULT_GATE, query: dict[str, Any
     import csv
 
     meta = json.dumps(export_meta(frame, gate, query), separators=(",", ":"), default=str)
-    return CSV_HEADER + f"# meta: {meta}\n" + frame.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC)
+    return CSV_HEADER + f"# meta: {meta}\n" + neutralize_formulas(frame).to_csv(index=False,
+                                                                               quoting=csv.QUOTE_NONNUMERIC)
 
 
 def read_csv_meta(text: str) -> dict[str, Any]:
@@ -490,7 +525,7 @@ def to_parquet_bytes(frame: pd.DataFrame, gate: float = DEFAULT_GATE, query: dic
         import pyarrow.parquet as pq
     except ImportError:
         raise ArenaError("--format parquet needs pyarrow: pip install 'arena[leaderboard]'") from None
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(neutralize_formulas(frame), preserve_index=False)
     meta = json.dumps(export_meta(frame, gate, query), default=str).encode()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"arena": meta})
     buf = io.BytesIO()

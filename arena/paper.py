@@ -114,6 +114,10 @@ def _arch_text(r: pd.Series) -> str:
     text = str(r["arch"])
     if isinstance(r.get("plugin_name"), str) and r["plugin_name"]:
         text += f" ({r['plugin_name']} {r.get('plugin_version') or ''})".replace(" )", ")")
+    if r.get("flops_status") == "declared":  # a submission's FLOPs that arena could not check
+        text += " [FLOPs declared]"
+    if r.get("isolation") == "none":
+        text += " [no isolation]"
     return text + (" †" if bool(r.get("task_specific")) else "")
 
 

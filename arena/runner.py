@@ -303,13 +303,15 @@ def run_record(run: Any) -> dict[str, Any]:
                    "non_embedding": run.params_non_embedding, "active": run.params_active},
         "flops": {"forward_per_token": run.flops_forward_per_token,
                   "forward_per_example": run.flops_forward_per_example, "train_total": run.flops_train_total,
-                  "counted_forward_per_example": run.flops_counted_per_example, "note": run.flops_note},
+                  "counted_forward_per_example": run.flops_counted_per_example, "note": run.flops_note,
+                  "status": getattr(run, "flops_status", None)},
         "latency_ms": {"p50": run.latency_p50_ms, "p90": run.latency_p90_ms, "batch": run.latency_batch,
                        "throughput_per_s": run.throughput_per_s, "threads": run.threads},
         "memory_mb": run.memory_mb, "state_size": run.state_size, "metric": run.metric,
         "headline_split": run.headline_split, "score": run.score, "scores": scores, "slices": slices,
         "normalized_score": run.normalized_score, "chance": run.chance, "steps": run.step,
         "train_seconds": run.train_seconds, "hardware": run.hardware or {},
+        "isolation": getattr(run, "isolation", None),
         "source": run.source, "plugin": {"name": run.plugin_name, "version": run.plugin_version,
                                          "sha256": run.plugin_sha256} if run.plugin_name else None,
         "task_specific": run.task_specific, "config": run.config,
@@ -333,11 +335,20 @@ def reproduce_command(record: dict[str, Any]) -> str:
     for flag in ("d_model", "n_layers"):
         if spec.get(flag):
             parts += [f"--{flag.replace('_', '-')}", str(spec[flag])]
-    parts += ["--seed", str(spec["seed"]), "--max-steps", str(spec["train"]["max_steps"])]
+    parts += ["--seed", str(spec["seed"])]
+    if spec.get("data_seed") is not None:
+        parts += ["--data-seed", str(spec["data_seed"])]
+    if spec.get("threads"):
+        parts += ["--threads", str(spec["threads"])]
+    parts += ["--max-steps", str(spec["train"]["max_steps"])]
     defaults_train = RunSpec(arch="x", task="y").train.model_dump(mode="json")
+    defaults_latency = RunSpec(arch="x", task="y").latency.model_dump(mode="json")
     for k, v in spec["train"].items():
         if k != "max_steps" and v != defaults_train.get(k):
             parts += ["--set", f"train.{k}={_yaml(v)}"]
+    for k, v in (spec.get("latency") or {}).items():
+        if v != defaults_latency.get(k):
+            parts += ["--set", f"latency.{k}={_yaml(v)}"]
     for k, v in spec.get("arch_config", {}).items():
         parts += ["--set", f"arch.{k}={_yaml(v)}"]
     for k, v in spec.get("task_config", {}).items():

@@ -60,6 +60,8 @@ class RunSpec(StrictConfig):
     d_model: int | None = Field(None, ge=1, le=65_536)
     n_layers: int | None = Field(None, ge=1, le=1024)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    data_seed: int | None = Field(None, ge=0, le=2**31 - 1, description="seed of the task's data when it differs "
+                                  "from the model's (submissions draw it in secret); not part of the config hash")
     arch_config: dict[str, Any] = Field(default_factory=dict)
     task_config: dict[str, Any] = Field(default_factory=dict)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -148,7 +150,7 @@ def resolve(spec: RunSpec, arch: ArchSpec, task_spec: TaskSpec, *, extra_hash: s
                          f"{task_spec.name!r}; it supports: {', '.join(arch.supported_tasks)}")
     task_cfg = _validate(task_spec.config, spec.task_config, f"config for task {task_spec.name!r}")
     try:
-        task = task_spec.cls(task_cfg, seed=spec.seed, split=spec.split)
+        task = task_spec.cls(task_cfg, seed=spec.seed if spec.data_seed is None else spec.data_seed, split=spec.split)
     except ValueError as exc:
         raise ArenaError(str(exc)) from None
     preset = (arch.presets or {}).get(spec.size or "small")
@@ -164,24 +166,31 @@ def resolve(spec: RunSpec, arch: ArchSpec, task_spec: TaskSpec, *, extra_hash: s
     shape = ModelShape(vocab_size=task.vocab.size, d_model=d_model, n_layers=n_layers, max_seq_len=max_len)
     if spec.params is not None:
         shape = fit_params(arch, arch_cfg, shape, spec.params, fixed_d=spec.d_model is not None)
+    config, config_hash = run_config(spec, arch_cfg.model_dump(mode="json"), task_cfg.model_dump(mode="json"), shape,
+                                     task.split, arch.version, task_spec.version, extra_hash)
+    return Resolved(spec, arch, task_spec, arch_cfg, task_cfg, task, shape, config, config_hash)
+
+
+def run_config(spec: RunSpec, arch_cfg: dict[str, Any], task_cfg: dict[str, Any], shape: ModelShape, split: str,
+               arch_version: int, task_version: int, extra_hash: str = "") -> tuple[dict[str, Any], str]:
+    """The stored config of a run and its hash (the data seed is stored but not hashed: it picks a sample of the
+    same experiment, so a submission scored on fresh secret data is still the same run)."""
     config = {
-        "spec": spec.model_dump(mode="json"),
-        "arch_config": arch_cfg.model_dump(mode="json"),
-        "task_config": task_cfg.model_dump(mode="json"),
+        "spec": spec.model_dump(mode="json", exclude={"data_seed"} if spec.data_seed is None else set()),
+        "arch_config": arch_cfg,
+        "task_config": task_cfg,
         "shape": {"vocab_size": shape.vocab_size, "d_model": shape.d_model, "n_layers": shape.n_layers,
                   "max_seq_len": shape.max_seq_len, "mlp_ratio": shape.mlp_ratio,
                   "tie_embeddings": shape.tie_embeddings},
-        "split": task.split,
-        "versions": {"arch": arch.version, "task": task_spec.version},
+        "split": split,
+        "versions": {"arch": arch_version, "task": task_version},
     }
-    run = {k: v for k, v in config["spec"].items() if k not in ("arch_config", "task_config")}
+    run = {k: v for k, v in config["spec"].items() if k not in ("arch_config", "task_config", "data_seed")}
     run["train"] = {k: v for k, v in run["train"].items()
                     if not (k in TrainConfig.HASH_NEUTRAL and v == TrainConfig.HASH_NEUTRAL[k])}
-    canonical = json.dumps({k: v for k, v in config.items() if k != "spec"} | {
-        "run": run,
-        "extra": extra_hash}, sort_keys=True, separators=(",", ":"))
-    config_hash = hashlib.sha256(canonical.encode()).hexdigest()
-    return Resolved(spec, arch, task_spec, arch_cfg, task_cfg, task, shape, config, config_hash)
+    canonical = json.dumps({k: v for k, v in config.items() if k != "spec"} | {"run": run, "extra": extra_hash},
+                           sort_keys=True, separators=(",", ":"))
+    return config, hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def fit_params(arch: ArchSpec, cfg: ArchConfig, shape: ModelShape, budget: int, fixed_d: bool = False) -> ModelShape:

@@ -230,3 +230,36 @@ def test_leaderboard_command_runs_the_installed_app():
     cmd = leaderboard_command("sqlite:///x.db", "127.0.0.1", 9999)
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--server.headless") + 1] == "true"
+
+
+def test_csv_and_parquet_cells_cannot_run_as_spreadsheet_formulas(db_url):
+    from arena.export import to_csv, to_parquet_bytes
+
+    engine = seed_database(db_url, 0)
+    evil = {"=HYPERLINK(\"http://x\")": "=1+1", "+cmd|' /C calc'!A0": "@SUM(A1)", "-2+3": "\tx", "\rdata": "ok"}
+    for i, (name, version) in enumerate(evil.items()):
+        add_run(engine, seed=i, arch=f"arch{i}", source="plugin", plugin_name=name, plugin_version=version,
+                normalized_score=0.9, score=0.9)
+    frame = leaderboard_frame(open_store(db_url, readonly=True))
+    import csv
+
+    text = "".join(line for line in io.StringIO(to_csv(frame), newline="") if not line.startswith("#"))
+    table = list(csv.DictReader(io.StringIO(text, newline="")))
+    cells = {r["plugin_name"] for r in table} | {r["plugin_version"] for r in table}
+    assert all(not c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in cells), cells
+    assert {"'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "' data", "'\tx", "ok"} <= cells
+    assert {float(r["score_mean"]) for r in table} == {0.9}  # numbers are not touched
+    back = pd.read_parquet(io.BytesIO(to_parquet_bytes(frame)))
+    assert "'=1+1" in set(back["plugin_version"]) and "'-2+3" in set(back["plugin_name"])
+
+
+def test_declared_flops_are_badged_and_left_out_of_the_per_flop_ranking(db_url):
+    engine = seed_database(db_url, 0)
+    add_run(engine, seed=0, arch="honest", normalized_score=0.9, score=0.9)
+    add_run(engine, seed=0, arch="claims", source="plugin", plugin_name="claims.py", plugin_version="1",
+            normalized_score=0.9, score=0.9, flops_status="declared", isolation="namespaces")
+    frame = leaderboard_frame(open_store(db_url, readonly=True)).set_index("arch")
+    assert frame.loc["claims", "flops_status"] == "declared" and frame.loc["claims", "isolation"] == "namespaces"
+    assert math.isnan(frame.loc["claims", "norm_per_gflop"]) and frame.loc["honest", "norm_per_gflop"] > 0
+    assert frame.loc["claims", "norm_per_mparam"] > 0  # parameters are counted by arena: still ranked
+    assert "claims (claims.py 1) [FLOPs declared]" in to_markdown(frame.reset_index()).replace("\\", "")

@@ -63,6 +63,8 @@ def run(
     d_model: int | None = typer.Option(None, "--d-model", help="override the preset width"),
     n_layers: int | None = typer.Option(None, "--n-layers", help="override the preset depth"),
     seed: int = typer.Option(0, "--seed"),
+    data_seed: int | None = typer.Option(None, "--data-seed", help="seed of the task's data (default: --seed); "
+                                                                 "reproduces a submission's secret sample"),
     max_steps: int | None = typer.Option(None, "--max-steps", help="training steps (default: train.max_steps)"),
     lr: float | None = typer.Option(None, "--lr", help="peak learning rate (default: train.lr)"),
     set_: list[str] = typer.Option([], "--set", help="config override KEY=VALUE (arch.X, task.X, train.X); repeatable"),
@@ -86,7 +88,7 @@ def run(
         overrides.append(f"train.lr={lr}")
     try:
         spec = RunSpec(arch=arch, task=task, split=split, size=size, params=params, d_model=d_model,
-                       n_layers=n_layers, seed=seed, threads=threads)
+                       n_layers=n_layers, seed=seed, data_seed=data_seed, threads=threads)
     except ValidationError as exc:
         from arena.spec import _format_errors
 

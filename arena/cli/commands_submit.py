@@ -1,4 +1,4 @@
-"""``arena submit``: validate a plugin in a sandboxed child process and record a small standard suite."""
+"""``arena submit``: check a plugin in isolated workers, score it on the parent, record a small standard suite."""
 
 from __future__ import annotations
 
@@ -32,9 +32,15 @@ def submit(
     memory_limit: int | None = typer.Option(None, "--memory-limit", help="address-space limit of the sandboxed "
                                                                          "process in MB. Default: 4096"),
     max_steps: int | None = typer.Option(None, "--max-steps", help="training steps per suite run. Default: 60"),
+    seed: int = typer.Option(0, "--seed", help="seed of the model's initialisation and training batches (the data "
+                                               "seed is drawn in secret and recorded after scoring). Default: 0"),
+    isolation: str = typer.Option("auto", "--isolation", help="auto (strongest available) | namespaces | uid | none"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON object (the full result) and nothing else"),
 ) -> None:
-    """Check an architecture plugin in a sandbox, then train and record a small suite flagged with its provenance.
+    """Check an architecture plugin in isolated workers, then train, score and record a small suite.
+
+    The plugin's code runs only in isolated worker processes that see training examples or inputs; arena builds
+    the data from a secret seed, computes every score itself and records the runs flagged with their provenance.
 
     Exit codes: 0 accepted and recorded; 1 rejected (the message names the failed check; nothing recorded);
     2 bad input (missing file, unknown plugin or task).
@@ -51,9 +57,9 @@ def submit(
             sub.check_tasks(task_list)  # fail fast on a typo, before announcing anything
             src = sub.resolve_plugin(target, name)
             what = f"{src.label()} (package)" if src.kind == "package" else f"{src.name} (single file)"
-            err.print(escape(f"submitting {what}, sha256 {src.sha256[:16]}…; sandbox: {limits['time_limit']:g} s, "
-                             f"{limits['memory_limit_mb']} MB"), highlight=False)
-        result = sub.submit(target, tasks=task_list, db=db, name=name, command=command,
+            err.print(escape(f"submitting {what}, sha256 {src.sha256[:16]}…; limits: {limits['time_limit']:g} s, "
+                             f"{limits['memory_limit_mb']} MB per worker"), highlight=False)
+        result = sub.submit(target, tasks=task_list, db=db, name=name, command=command, seed=seed, isolation=isolation,
                             on_event=None if json_out else _print_event, **limits)
     except sub.SubmitInputError as exc:
         if json_out:
@@ -67,10 +73,13 @@ def submit(
             score = "n/a" if r["score"] is None else f"{r['score']:.4f}"
             console.print(escape(f"recorded run {r['run_id']}: {result.arch} on {r['task']}/{r['split']}, {r['metric']} "
                           f"{score}, {r['params']:,} params (arena show {r['run_id']})"), highlight=False)
-        console.print(f"[green]{escape(result.message)}[/] in {escape(result.db or '')} ({result.seconds:.0f} s)",
-                      highlight=False)
+        for r in result.duplicates:
+            console.print(escape(f"already recorded as run {r['run_id']}: {result.arch} on {r['task']} (same plugin "
+                                 "bytes and seed: the same run, not a new replicate)"), highlight=False)
+        console.print(f"[green]{escape(result.message)}[/] in {escape(result.db or '')} ({result.seconds:.0f} s, "
+                      f"isolation: {escape(result.isolation)})", highlight=False)
     else:
-        if result.log_tail and result.failed_check in ("crash", "import"):
+        if result.log_tail and result.failed_check in ("crash", "import", "protocol"):
             err.print(result.log_tail[-800:], highlight=False, markup=False)
         err.print(f"[bold red]rejected:[/] {escape(result.message)}", highlight=False)
     if result.exit_code:
@@ -81,15 +90,23 @@ def submit(
 
 def _print_event(e: dict[str, Any]) -> None:
     kind = e.get("event")
-    if kind == "loaded":
+    if kind == "isolation":
+        if e["mode"] == "none":
+            err.print("[bold red]WARNING: no OS isolation is possible here (not root, no user namespaces): the "
+                      "plugin's code runs with your permissions. Scores are still computed by arena, but the "
+                      "plugin can read and write your files. Runs are recorded with isolation: none.[/]")
+        else:
+            err.print(escape(f"isolation: {e['mode']}"), highlight=False)
+    elif kind == "loaded":
         err.print(escape(f"loaded {e['arch']} version {e['version']} ({e['kind']}, family {e['family']}; plugin "
                          f"version {e['plugin_version']})"),
                   highlight=False)
     elif kind == "check":
         mark = "[green]PASS[/]" if e["ok"] else "[red]FAIL[/]"
-        err.print(f"{mark} {escape(e['name'])}: {escape(e['detail'])}", highlight=False)
-    elif kind == "stage" and e["stage"].startswith("suite"):
+        by = " (plugin's own check)" if e.get("by") == "worker" else ""
+        err.print(f"{mark} {escape(e['name'])}{by}: {escape(e['detail'])}", highlight=False)
+    elif kind == "stage":
         err.print(escape(f"{e['stage']} …"), highlight=False)
     elif kind == "run":
         score = "n/a" if e.get("score") is None else f"{e['score']:.4f}"
-        err.print(escape(f"  {e['task']}: {e['steps']} steps, {e['metric']} {score}"), highlight=False)
+        err.print(escape(f"  {e['task']}: {e['metric']} {score} (scored by arena)"), highlight=False)

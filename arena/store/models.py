@@ -62,6 +62,8 @@ class Run(Base):
     flops_train_total: Mapped[float | None] = mapped_column(Float)
     flops_counted_per_example: Mapped[float | None] = mapped_column(Float)
     flops_note: Mapped[str | None] = mapped_column(Text)
+    # submissions only: "verified" | "declared" (None: arena's own code, analytic counts cross-checked by a counter)
+    flops_status: Mapped[str | None] = mapped_column(String(16))
     latency_p50_ms: Mapped[float | None] = mapped_column(Float)
     latency_p90_ms: Mapped[float | None] = mapped_column(Float)
     latency_batch: Mapped[int | None] = mapped_column(Integer)
@@ -81,6 +83,7 @@ class Run(Base):
     plugin_name: Mapped[str | None] = mapped_column(String(255))
     plugin_version: Mapped[str | None] = mapped_column(String(64))
     plugin_sha256: Mapped[str | None] = mapped_column(String(64))
+    isolation: Mapped[str | None] = mapped_column(String(16))  # submissions: "namespaces" | "uid" | "none"
     task_specific: Mapped[bool] = mapped_column(Boolean, default=False)
     hardware: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)

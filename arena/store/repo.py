@@ -210,15 +210,22 @@ def list_runs(engine: Engine, *, task: str | None = None, arch: str | None = Non
 def record_completed(engine: Engine, ident: dict[str, Any], payload: dict[str, Any]) -> int:
     """Insert a finished run (identity + ``execute()`` payload) in ONE transaction: the single-writer path of
     sweeps, where workers compute and only the writer touches the database."""
+    return record_many(engine, [(ident, payload)])[0]
 
-    def go(s: Session) -> int:
-        fields = dict(payload["fields"])
-        run = Run(status="completed", host=socket.gethostname(), pid=os.getpid(), finished_at=utcnow(),
-                  heartbeat_at=utcnow(), **ident, **fields)
-        run.metrics = [Metric(**m) for m in payload["metrics"]]
-        run.provenance = Provenance(**payload["provenance"])
-        s.add(run)
-        s.flush()
-        return run.id
 
-    return _write(engine, go, "record the completed run")
+def record_many(engine: Engine, runs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[int]:
+    """Insert several finished runs in ONE transaction: all of them or none (``arena submit``'s suite)."""
+
+    def go(s: Session) -> list[int]:
+        ids = []
+        for ident, payload in runs:
+            run = Run(status="completed", host=socket.gethostname(), pid=os.getpid(), finished_at=utcnow(),
+                      heartbeat_at=utcnow(), **ident, **dict(payload["fields"]))
+            run.metrics = [Metric(**m) for m in payload["metrics"]]
+            run.provenance = Provenance(**payload["provenance"])
+            s.add(run)
+            s.flush()
+            ids.append(run.id)
+        return ids
+
+    return _write(engine, go, "record the completed runs")

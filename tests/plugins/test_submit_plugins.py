@@ -1,7 +1,7 @@
 """arena submit: broken plugins are rejected with the failed check named and nothing recorded; a good one is recorded
-with its provenance.
+with its provenance, scored by the parent.
 
-Every submission spawns a sandboxed child that imports torch (a few seconds each), so the broken plugins are
+Every submission starts a fork server that imports torch (a few seconds each), so the broken plugins are
 submitted concurrently once per module and each test then reads its own result.
 """
 
@@ -116,15 +116,15 @@ def test_the_first_failed_check_is_named_in_the_message(results):
 def test_the_hang_is_stopped_at_the_limit_and_located(results):
     result, _, seconds = results["hangs"]
     assert seconds < HANG_LIMIT + 10  # killed, not waited for
-    # usually in the first forward; on a very busy machine the limit may strike while torch is still loading
-    assert "(stopped in check 'shape')" in result.message or "(stopped during loading)" in result.message, \
-        result.message
+    # the plugin's own checks run in the loading worker; the parent's clock stopped it there
+    assert "(stopped during loading)" in result.message, result.message
 
 
 def test_a_completed_suite_run_is_not_kept_when_a_later_one_fails(results):
     result, url, _ = results["fails_in_suite"]
-    assert all(c["ok"] for c in result.checks) and len(result.checks) == 9  # conformance passed (no step())
-    assert [r["task"] for r in result.sandbox_runs] == ["counter-chain"]  # finished in the sandbox, then dropped
+    assert [c["name"] for c in result.checks if c["by"] == "worker"][-1] == "flops declared"
+    assert [r["task"] for r in result.sandbox_runs] == ["counter-chain"]  # scored, then dropped with the rest
+    assert "RuntimeError: sequences longer than 200 tokens are not supported" in result.message
     assert counts(url) == (0, 0, 0)
 
 
@@ -141,9 +141,11 @@ def test_good_single_file_is_recorded_with_its_provenance(results):
     assert result.ok, result.message
     assert result.exit_code == 0 and result.arch == "shift-mixer"
     assert result.loaded_from == str(path)  # the private copy that ran is reported under the user's path
-    assert [c["name"] for c in result.checks] == ["config", "build", "shape", "finite", "gradients", "causality",
-                                                  "step == parallel", "param count", "determinism",
-                                                  "flops declared"]
+    assert [c["name"] for c in result.checks if c["by"] == "worker"] == [
+        "config", "build", "shape", "finite", "gradients", "causality", "step == parallel", "param count",
+        "determinism", "flops declared"]
+    assert [c["name"] for c in result.checks if c["by"] == "parent"] == [
+        "determinism", "param count", "param count after training", "causality", "causality while scoring"]
     assert len(result.runs) == 1
     engine = open_store(url)
     with Session(engine) as s:
@@ -156,6 +158,10 @@ def test_good_single_file_is_recorded_with_its_provenance(results):
         assert run.checkpoint_path is None  # it lived in the deleted sandbox folder
         assert s.scalar(select(func.count()).select_from(Metric).where(Metric.run_id == run.id)) > 0
         assert s.get(Provenance, run.id).command == "arena submit good_shift.py"
+        sub = run.extra["submission"]
+        assert sub["isolation"] == result.isolation and sub["params_status"] == "verified"
+        assert sub["flops_status"] == "declared" and sub["state_size_status"] == "declared"
+        assert run.config["spec"]["data_seed"] == sub["data_seed"] == result.runs[0]["data_seed"]
     assert counts(url)[0] == 1
 
 

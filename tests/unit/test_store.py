@@ -23,7 +23,7 @@ def test_schema_is_migrated_with_our_version_table(db_url):
     assert {"runs", "metrics", "provenance", VERSION_TABLE} <= names
     with engine.connect() as c:
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert c.execute(text(f"select version_num from {VERSION_TABLE}")).scalar() == "0001"
+        assert c.execute(text(f"select version_num from {VERSION_TABLE}")).scalar() == "0002"
 
 
 def test_completed_round_trip(db_url):

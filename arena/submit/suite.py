@@ -1,0 +1,249 @@
+"""One suite run of a submitted architecture on one task, driven by the trusted parent.
+
+Data: the parent builds the task itself from a secret data seed (the worker only learns the model seed), sends
+the training examples to a training worker, and keeps every evaluation target to itself.
+
+Workers (each a fresh, isolated process that loads the plugin): two builds (determinism of the initial
+weights, parameter count), one training run (returns weights), one check worker (causality probes at the task's
+lengths, latency timed by the parent), then for every evaluation split one teacher-forced worker and, for
+generative tasks, one generation worker. Each scoring worker first answers a secret probe batch, which must
+match the check worker's logits exactly: the same weights must compute the same function in every process.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from arena.spec import LatencyConfig, RunSpec, TrainConfig, run_config
+from arena.submit import score, verify
+from arena.submit.sandbox import Sandbox, Worker
+
+SUITE_TASK_OVERRIDES = {"n_train": 512, "n_val": 32, "n_test": 32, "n_test_per_depth": 16}
+WEIGHTS_LIMIT = 1 << 28  # the largest weights file the parent will read (256 MB; the suite's models are ~100 KB)
+
+
+def suite_spec(arch: str, task: str, seed: int, data_seed: int, max_steps: int) -> RunSpec:
+    from arena.registry import get_task
+
+    fields = get_task(task).config.model_fields
+    train = TrainConfig(max_steps=max_steps, eval_every=max_steps, checkpoint_every=max_steps, batch_size=16,
+                        max_eval_examples=64, warmup_steps=10)
+    return RunSpec(arch=arch, task=task, size="tiny", seed=seed, data_seed=data_seed, threads=1, train=train,
+                   task_config={k: v for k, v in SUITE_TASK_OVERRIDES.items() if k in fields},
+                   latency=LatencyConfig(min_run_time=0.05, batch=8))
+
+
+def tokens_seen(train_set: list[Any], batch_size: int, steps: int, seed: int) -> int:
+    """The tokens ``arena.train.train`` feeds in ``steps`` steps: its batch sampler, replayed by the parent."""
+    gen = torch.Generator().manual_seed(seed)
+    nonpad = torch.tensor([sum(1 for t in e.tokens[:-1] if t != 0) for e in train_set])
+    total = 0
+    for _ in range(steps):
+        total += int(nonpad[torch.randint(len(train_set), (batch_size,), generator=gen)].sum())
+    return total
+
+
+class SuiteRunner:
+    """Drives the workers for every task of one submission (the sandbox and the loaded plugin are shared)."""
+
+    def __init__(self, sandbox: Sandbox, plugin: dict[str, Any], meta: dict[str, Any],
+                 emit: Callable[..., None]):
+        self.sb, self.plugin, self.meta, self.emit = sandbox, plugin, meta, emit
+        self.checks: list[dict[str, Any]] = []
+        self.workers = 0
+        self.ref: torch.Tensor | None = None
+
+    def check(self, name: str, detail: str) -> None:
+        self.checks.append({"name": name, "ok": True, "detail": detail, "by": "parent"})
+        self.emit(event="check", name=name, ok=True, detail=detail)
+
+    def worker(self, phase: str) -> Worker:
+        self.emit(event="stage", stage=phase)
+        w = self.sb.spawn(phase)
+        self.workers += 1
+        w.call({"op": "load", "plugin": self.plugin}, max_reply=0)
+        return w
+
+    # -- the steps -------------------------------------------------------------------------------------------
+    def build(self, req: dict[str, Any]) -> tuple[verify.Weights, int]:
+        firsts = []
+        for phase in ("build", "build again (determinism)"):
+            w = self.worker(phase)
+            head, blob = w.call({"op": "build", **req}, max_reply=WEIGHTS_LIMIT)
+            w.kill()
+            firsts.append(verify.read_weights(head, blob))
+        declared = _int(req["declared_params"], "declared parameters")
+        built = verify.check_build(declared, *firsts)
+        self.check("determinism", f"initial weights identical in two processes (sha256 {firsts[0].sha256[:12]})")
+        self.check("param count", f"{built:,} parameters counted from the weights = declared")
+        return firsts[0], built
+
+    def train(self, req: dict[str, Any], examples: list[Any], init: verify.Weights,
+              built: int) -> tuple[verify.Weights, int, dict[str, Any]]:
+        payload = json.dumps({"tokens": [list(e.tokens) for e in examples],
+                              "mask": [[int(m) for m in e.mask] for e in examples]}).encode()
+        w = self.worker("training")
+        t0 = time.perf_counter()
+        head, blob = w.call({"op": "train", **req}, payload, max_reply=len(init.blob) + (1 << 16))
+        seconds = time.perf_counter() - t0
+        memory = w.peak_rss_mb()
+        w.kill()
+        trained = verify.read_weights(head, blob)
+        counted = verify.check_trained(init, trained, built)
+        self.check("param count after training", f"{counted:,} parameters, same layout as built")
+        summary = head.get("summary") if isinstance(head.get("summary"), dict) else {}
+        curve = [c for c in summary.get("curve", []) if isinstance(c, dict)][:200]
+        return trained, counted, {"train_seconds": seconds, "memory_mb": memory, "curve_reported_by_worker": curve}
+
+    def loaded(self, phase: str, req: dict[str, Any], trained: verify.Weights, vocab: int,
+               probe: torch.Tensor, ref: torch.Tensor | None) -> Worker:
+        """A fresh worker with the trained weights, whose answer to the probe batch must equal ``ref``."""
+        w = self.worker(phase)
+        w.call({"op": "load_weights", "shape": req["shape"], "arch_config": req["arch_config"],
+                "aliases": trained.aliases}, trained.blob, max_reply=0)
+        got = score.Remote(lambda: w, vocab, phase).ask(probe)
+        if ref is None:  # the check worker: the first answer is the reference; a second must not differ
+            self.ref = got
+            again = score.Remote(lambda: w, vocab, phase).ask(probe)
+            if not torch.equal(again, got):
+                raise verify.Rejected("determinism", "asked the same probe batch twice, one process gives different "
+                                      f"logits (max difference {float((again - got).abs().max()):.3g}): the model "
+                                      "keeps state between calls")
+        elif not torch.equal(got, ref):
+            diff = float((got - ref).abs().max())
+            raise verify.Rejected("determinism", f"the same weights give different logits in two processes "
+                                  f"(max difference {diff:.3g} on a probe batch, {phase})")
+        return w
+
+    def run(self, spec: RunSpec, source: dict[str, Any], command: str | None) -> tuple[dict, dict, dict]:
+        """Train, check and score one task; returns (identity, payload, report) for :mod:`arena.submit.record`."""
+        from arena.evaluate import evaluate_examples
+        from arena.registry import get_task
+        from arena.runner import headline_split, normalized
+        from arena.submit import record
+
+        wall0 = time.perf_counter()
+        task_spec = get_task(spec.task)
+        task_cfg = task_spec.config.model_validate(spec.task_config)
+        task = task_spec.cls(task_cfg, seed=spec.data_seed, split=spec.split)
+        self.emit(event="stage", stage=f"suite run on {spec.task}")
+        vocab, max_len = task.vocab.size, task.max_seq_len
+        eval_lens = [len(e.tokens) - 1 for s in task.eval_splits for e in task.splits[s]]
+        seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else max_len
+        w = self.worker("resolve")
+        res, _ = w.call({"op": "resolve", "size": spec.size, "vocab_size": vocab, "max_seq_len": max_len,
+                         "seq_len": seq_len}, max_reply=0)
+        w.kill()
+        d_model, n_layers = _int(res.get("d_model"), "d_model", 4096), _int(res.get("n_layers"), "n_layers", 64)
+        arch_cfg = res.get("arch_config") if isinstance(res.get("arch_config"), dict) else {}
+        shape = {"vocab_size": vocab, "d_model": d_model, "n_layers": n_layers, "max_seq_len": max_len}
+        req = {"shape": shape, "arch_config": arch_cfg, "seed": spec.seed,
+               "declared_params": (res.get("params") or {}).get("total")}
+        init, built = self.build(req)
+        train_set = task.splits["train"]
+        trained, counted, trainfo = self.train(
+            dict(req, train=spec.train.model_dump(mode="json"), metric=task.metric), train_set, init, built)
+        gen = torch.Generator().manual_seed(secrets.randbits(62))
+        probe = torch.randint(1, vocab, (4, max(2, min(max_len - 1, 32))), generator=gen)
+        probe_seed = secrets.randbits(62)
+        w = self.loaded("checks", req, trained, vocab, probe, None)
+        checker = score.Remote(lambda: w, vocab, "check")
+        ref = self.ref
+        real = [torch.tensor(e.tokens[:-1]) for s in task.splits for e in task.splits[s][:2]]
+        probes = verify.causality_probes(checker.ask, vocab, max_len - 1, real, probe_seed)
+        self.check("causality", f"{probes['probes']} probes at lengths {probes['lengths']}, max change "
+                   f"{probes['max_change']:.1e}")
+        head = headline_split(task)
+        pool = task.splits.get(head) or [e for s in task.eval_splits for e in task.splits[s]]
+        sample = min(pool, key=lambda e: abs(len(e.tokens) - 1 - seq_len)).tokens[:-1]
+        lat = score.parent_latency(checker, sample, spec.latency.batch, spec.latency.min_run_time)
+        inside, _ = w.call({"op": "time", "tokens": list(sample), "batch": spec.latency.batch,
+                            "min_run_time": spec.latency.min_run_time}, max_reply=0)
+        w.kill()
+        results, audit = {}, {"audited_examples": 0, "max_change": 0.0}
+        for split in task.eval_splits:
+            exs = task.splits[split][: spec.train.max_eval_examples]
+            tf = score.AuditedRemote(lambda s=split: self.loaded(f"scoring {s} (teacher-forced)", req, trained,
+                                                                  vocab, probe, ref), vocab, f"scoring {split}",
+                                     secrets.randbits(62))
+            gn = score.GenerateRemote(lambda s=split, tf=tf: (tf.close(), self.loaded(
+                f"scoring {s} (generation)", req, trained, vocab, probe, ref))[1], vocab, f"generating {split}")
+            try:
+                if task.scoring == "custom":
+                    results[split] = task.evaluate(tf, split, "cpu")
+                else:
+                    results[split] = evaluate_examples(tf, task, exs, spec.train.eval_batch_size, generator=gn)
+            finally:
+                tf.close()
+                gn.close()
+            audit["audited_examples"] += tf.audited
+            audit["max_change"] = max(audit["max_change"], tf.max_change)
+        self.check("causality while scoring", f"{audit['audited_examples']} scored examples re-asked with their "
+                   f"future replaced; max change {audit['max_change']:.1e}")
+        score_v = results.get(head, {}).get("metrics", {}).get(task.metric)
+        flops = res.get("flops") if isinstance(res.get("flops"), dict) else None
+        per_token = float(sum(float(v) for v in flops.values())) if flops else None
+        seen = tokens_seen(train_set, spec.train.batch_size, spec.train.max_steps, spec.seed)
+        config, config_hash = run_config(spec, arch_cfg, task_cfg.model_dump(mode="json"),
+                                         _shape(shape), task.split, _int(self.meta["version"], "version"),
+                                         task_spec.version, source["sha256"])
+        declared = res.get("params") or {}
+        fields = {
+            "step": spec.train.max_steps, "params_total": counted,
+            "params_embedding": _int(declared.get("embedding", 0), "embedding params"),
+            "params_non_embedding": counted - _int(declared.get("embedding", 0), "embedding params"),
+            "params_active": _int(declared.get("active", counted), "active params"),
+            "state_size": _int(res.get("state_size", 0), "state size"),
+            "flops_forward_per_token": per_token, "flops_forward_per_example": per_token * seq_len if flops else None,
+            "flops_train_total": 3.0 * per_token * seen if flops else None, "flops_counted_per_example": None,
+            "flops_note": "declared by the plugin; not verified by the parent", "flops_status": "declared",
+            "isolation": self.sb.mode,
+            "latency_p50_ms": lat["p50_ms"], "latency_p90_ms": lat["p90_ms"], "latency_batch": lat["batch"],
+            "throughput_per_s": lat["throughput_per_s"], "threads": 1, "memory_mb": trainfo["memory_mb"],
+            "train_seconds": trainfo["train_seconds"], "metric": task.metric, "headline_split": head,
+            "score": score_v, "normalized_score": normalized(score_v, task.chance, task.higher_is_better),
+            "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": record.hardware_info(),
+        }
+        submission = {"isolation": self.sb.mode, "data_seed": spec.data_seed, "seed": spec.seed,
+                      "params_status": "verified", "flops_status": "declared", "state_size_status": "declared",
+                      "latency_in_worker": _floats(inside.get("latency")), "latency_timed_by": lat["timed_by"],
+                      "causality": {"probes": probes, "scoring_audit": audit}, "workers": self.workers,
+                      "memory_measured_by": "parent (/proc VmHWM of the training worker)"}
+        fields["extra"] = {"curve": trainfo["curve_reported_by_worker"], "tokens_seen": seen,
+                           "flops_breakdown": {k: float(v) * seq_len for k, v in flops.items()} if flops else None,
+                           "latency_seq_len": len(sample), "eval_seq_len": seq_len,
+                           "wall_seconds": time.perf_counter() - wall0, "submission": submission}
+        ident = {"arch": self.meta["name"], "arch_version": _int(self.meta["version"], "version"),
+                 "arch_kind": str(self.meta["kind"]), "arch_family": str(self.meta.get("family") or "other")[:64],
+                 "task": task_spec.name, "task_version": task_spec.version, "split": task.split, "size": spec.size,
+                 "seed": spec.seed, "config": config, "config_hash": config_hash, "source": "plugin",
+                 "plugin_name": source["name"], "plugin_version": source["version"],
+                 "plugin_sha256": source["sha256"], "task_specific": False}
+        payload = {"fields": fields, "metrics": record.flatten_metrics(results),
+                   "provenance": record.provenance(command)}
+        return ident, payload, {"task": task_spec.name, "split": task.split, "metric": task.metric,
+                                "score": score_v, "params": counted, "config_hash": config_hash}
+
+
+def _int(v: Any, what: str, hi: int = 1 << 62) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
+        raise verify.Rejected("config", f"the worker reported an invalid {what}: {v!r}")
+    return v
+
+
+def _floats(d: Any) -> dict[str, float]:
+    if not isinstance(d, dict):
+        return {}
+    return {str(k)[:40]: float(v) for k, v in list(d.items())[:20] if isinstance(v, (int, float))}
+
+
+def _shape(shape: dict[str, int]) -> Any:
+    from arena.api import ModelShape
+
+    return ModelShape(**shape)
