@@ -88,15 +88,22 @@ def submit(target: str, *, tasks: list[str] | None = None, db: str | None = None
     source = resolve_plugin(target, name)
     tasks = check_tasks(list(tasks or []))
     url = resolve_url(db)
-    from arena.submit.flow import Submission
+    from arena.submit.prepare import plugin_request, visible_paths
+    from arena.submit.sandbox import Sandbox
 
     tmp = Path(tempfile.mkdtemp(prefix="arena-submit-"))
     old = _sigterm_as_interrupt()
     try:
-        return Submission(source, tasks, url, tmp, time_limit=time_limit, memory_mb=memory_limit_mb,
-                          max_steps=max_steps, command=command, seed=seed,
-                          data_seed=data_seed if data_seed is not None else secrets.randbelow(2**31),
-                          isolation=isolation, on_event=on_event or (lambda e: None)).run()
+        req, code_path = plugin_request(source, tmp)
+        hide, keep = visible_paths(url, code_path)
+        # the fork server starts first: its torch import overlaps with the parent's own
+        with Sandbox(time_limit=time_limit, memory_mb=memory_limit_mb, hide=hide, keep=keep,
+                     isolation=isolation) as sandbox:
+            from arena.submit.flow import Submission
+
+            return Submission(source, tasks, url, sandbox, req, code_path, max_steps=max_steps, command=command,
+                              seed=seed, data_seed=data_seed if data_seed is not None else secrets.randbelow(2**31),
+                              on_event=on_event or (lambda e: None)).run()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:

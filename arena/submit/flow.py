@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from arena.submit import SubmitResult, record
 from arena.submit.protocol import ProtocolError
-from arena.submit.resolve import PluginSource, SubmitInputError, check_name, names_taken
+from arena.submit.resolve import PluginSource, check_name, names_taken
 from arena.submit.sandbox import PhaseTimeout, Sandbox, WorkerError
 from arena.submit.suite import SuiteRunner, suite_spec
 from arena.submit.verify import Rejected
@@ -23,14 +18,13 @@ LOG_TAIL = 2000
 
 
 class Submission:
-    def __init__(self, source: PluginSource, tasks: list[str], url: str, tmp: Path, *, time_limit: float,
-                 memory_mb: int, max_steps: int, command: str | None, seed: int, data_seed: int, isolation: str,
+    def __init__(self, source: PluginSource, tasks: list[str], url: str, sandbox: Sandbox, req: dict[str, Any],
+                 code_path: str, *, max_steps: int, command: str | None, seed: int, data_seed: int,
                  on_event: Callable[..., None]):
-        self.source, self.tasks, self.url, self.tmp = source, tasks, url, tmp
-        self.time_limit, self.memory_mb, self.max_steps = time_limit, memory_mb, max_steps
-        self.command, self.seed, self.data_seed, self.isolation = command, seed, data_seed, isolation
-        self.on_event = on_event
-        self.code_path = source.path
+        self.source, self.tasks, self.url, self.sb, self.req = source, tasks, url, sandbox, req
+        self.code_path, self.max_steps, self.command = code_path, max_steps, command
+        self.seed, self.data_seed, self.on_event = seed, data_seed, on_event
+        self.time_limit, self.memory_mb = sandbox.time_limit, sandbox.memory_mb
         self.plugin = {"source": "plugin", "name": source.name, "version": source.version, "sha256": source.sha256}
 
     def emit(self, **event: Any) -> None:
@@ -48,61 +42,28 @@ class Submission:
             return [self._unsandbox(v) for v in value]
         return value
 
-    # -- preparing ------------------------------------------------------------------------------------------------
-    def _request(self) -> dict[str, Any]:
-        if self.source.kind == "file":  # run exactly the bytes that were hashed, from a folder the worker can read
-            data = Path(self.source.path).read_bytes()
-            if hashlib.sha256(data).hexdigest() != self.source.sha256:
-                raise SubmitInputError(f"{self.source.path} changed while it was being submitted; try again")
-            folder = self.tmp / "plugin"
-            folder.mkdir()
-            self.code_path = str(folder / Path(self.source.path).name)
-            Path(self.code_path).write_bytes(data)
-            os.chmod(self.tmp, 0o755)
-            os.chmod(folder, 0o755)
-            os.chmod(self.code_path, 0o644)
-            return {"kind": "file", "file": self.code_path, "arch": self.source.arch}
-        return {"kind": "package", "arch": self.source.arch, "entry_point": self.source.entry_point,
-                "dist": self.source.name, "version": self.source.version}
-
-    def _paths(self) -> tuple[list[str], list[str]]:
-        """Folders hidden from the workers (the parent's own) and folders they must still read (code only)."""
-        import arena
-        import arena.architectures
-        import arena.tasks
-
-        hide = [os.getcwd(), str(Path.home()), tempfile.gettempdir()]
-        if self.url.startswith("sqlite:///") and not self.url.endswith(":memory:"):
-            hide.append(str(Path(self.url[len("sqlite:///"):]).resolve().parent))
-        keep = [*arena.__path__, *arena.architectures.__path__, *arena.tasks.__path__, sys.prefix, sys.base_prefix,
-                sys.exec_prefix, *(p for p in sys.path if p and os.path.isdir(p)), self.code_path]
-        return hide, [str(Path(k).resolve()) for k in keep]
-
     # -- running --------------------------------------------------------------------------------------------------
     def run(self) -> SubmitResult:
         t0 = time.monotonic()
         result = SubmitResult(ok=False, exit_code=1, message="", plugin=self.plugin, db=_safe_url(self.url))
-        req = self._request()
-        hide, keep = self._paths()
+        req, sb = self.req, self.sb
         items: list[tuple[dict, dict, dict]] = []
-        sb = Sandbox(time_limit=self.time_limit, memory_mb=self.memory_mb, hide=hide, keep=keep,
-                     isolation=self.isolation)
         try:
-            with sb:
-                result.isolation = sb.mode
-                self.emit(event="isolation", mode=sb.mode)
-                runner = SuiteRunner(sb, req, {}, self.emit)
-                runner.meta = self._load(sb, req, result)
-                for task in self.tasks:
-                    spec = suite_spec(runner.meta["name"], task, self.seed, self.data_seed, self.max_steps)
-                    try:
-                        ident, payload, report = runner.run(spec, self.plugin, self.command)
-                    except WorkerError as exc:  # the plugin's code raised while training or answering
-                        raise Rejected(f"suite:{task}", exc.detail) from None
-                    items.append((ident, payload, report))
-                    result.sandbox_runs.append(report)
-                    self.emit(event="run", **report)
-                result.checks += runner.checks
+            result.isolation = sb.mode
+            self.emit(event="isolation", mode=sb.mode)
+            runner = SuiteRunner(sb, req, {}, self.emit)
+            self.taken = names_taken(self.url)  # while the fork server is still importing torch
+            runner.meta = self._load(sb, req, result)
+            for task in self.tasks:
+                spec = suite_spec(runner.meta["name"], task, self.seed, self.data_seed, self.max_steps)
+                try:
+                    ident, payload, report = runner.run(spec, self.plugin, self.command)
+                except WorkerError as exc:  # the plugin's code raised while training or answering
+                    raise Rejected(f"suite:{task}", exc.detail) from None
+                items.append((ident, payload, report))
+                result.sandbox_runs.append(report)
+                self.emit(event="run", **report)
+            result.checks += runner.checks
         except (Rejected, WorkerError) as exc:
             result.failed_check, result.exit_code = exc.check, exc.exit_code
             result.message = f"failed check {exc.check!r}: {_annotate(exc.detail, self.memory_mb)}"
@@ -145,7 +106,7 @@ class Submission:
             self.plugin["version"] = str(meta.get("plugin_version"))[:64]
         self.emit(event="loaded", arch=meta.get("name"), version=meta.get("version"), kind=meta.get("kind"),
                   family=meta.get("family"), plugin_version=self.plugin["version"])
-        why = check_name(meta.get("name"), self.source.name, names_taken(self.url))
+        why = check_name(meta.get("name"), self.source.name, self.taken)
         if why:
             raise Rejected("name", why)
         policy = _policy(meta)

@@ -167,15 +167,14 @@ def names_taken(url: str | None) -> dict[str, str]:
         dist = getattr(ep, "dist", None)
         taken.setdefault(ep.name, dist.name if dist else ep.value)
     if url:
-        from sqlalchemy import select
+        from sqlalchemy import inspect, select
 
-        from arena.export import has_runs_table
         from arena.store.engine import open_store
         from arena.store.models import Run
 
         engine = open_store(url)
         try:
-            if has_runs_table(engine):
+            if inspect(engine).has_table("runs"):
                 with engine.connect() as c:
                     for arch, plugin in c.execute(select(Run.arch, Run.plugin_name).where(Run.source == "plugin")
                                                   .distinct()):

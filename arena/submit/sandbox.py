@@ -133,6 +133,7 @@ class Sandbox:
 
     def __init__(self, *, time_limit: float, memory_mb: int, hide: list[str], keep: list[str],
                  isolation: str = "auto", scratch_mb: int = 256):
+        self.time_limit = time_limit
         self.deadline = time.monotonic() + time_limit
         self.memory_mb, self.hide, self.keep, self.scratch_mb = memory_mb, hide, keep, scratch_mb
         self.requested = isolation

@@ -78,10 +78,37 @@ class AuditedRemote(Remote):
 
 
 class GenerateRemote(Remote):
-    """Generation proxy: only the last position's logits are needed (and fetched)."""
+    """Generation proxy: only the last position's logits are needed (and fetched). With ``recurrent`` (the
+    architecture declares ``step()``), a call that extends the previous one by one token sends just that token
+    (the worker keeps the decoding state of this batch); any other call starts again from the prompts."""
+
+    def __init__(self, start: Callable[[], Worker], vocab: int, what: str, recurrent: bool = False):
+        super().__init__(start, vocab, what)
+        self.recurrent = recurrent
+        self.prev: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ask(x, last=True)
+        if not self.recurrent:
+            return self.ask(x, last=True)
+        x = x.to(torch.int64).contiguous()
+        extends = (self.prev is not None and x.shape[0] == self.prev.shape[0]
+                   and x.shape[1] == self.prev.shape[1] + 1 and torch.equal(x[:, :-1], self.prev))
+        self.prev = x
+        if extends:
+            return self._step("gen_step", x[:, -1].contiguous(), x.shape)
+        return self._step("gen_start", x, x.shape)
+
+    def _step(self, op: str, payload: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        if self.worker is None:
+            self.worker = self._start()
+        b = shape[0]
+        n = b * self.vocab
+        _, data = self.worker.call({"op": op, "shape": list(shape)}, payload.numpy().tobytes(), max_reply=4 * n)
+        if len(data) != 4 * n:
+            raise verify.Rejected("shape", f"{self.what}: expected step logits of shape {(b, self.vocab)}")
+        y = torch.frombuffer(data, dtype=torch.float32).view(b, 1, self.vocab)
+        verify.check_logits(y, (b, 1, self.vocab), self.what)
+        return y
 
 
 def parent_latency(remote: Remote, tokens: list[int] | tuple[int, ...], batch: int, min_run_time: float) -> dict[str, Any]:

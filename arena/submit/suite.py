@@ -173,7 +173,8 @@ class SuiteRunner:
                                                                   vocab, probe, ref), vocab, f"scoring {split}",
                                      secrets.randbits(62))
             gn = score.GenerateRemote(lambda s=split, tf=tf: (tf.close(), self.loaded(
-                f"scoring {s} (generation)", req, trained, vocab, probe, ref))[1], vocab, f"generating {split}")
+                f"scoring {s} (generation)", req, trained, vocab, probe, ref))[1], vocab, f"generating {split}",
+                recurrent=bool(self.meta.get("supports_step")))
             try:
                 if task.scoring == "custom":
                     results[split] = task.evaluate(tf, split, "cpu")

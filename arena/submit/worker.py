@@ -235,6 +235,30 @@ def op_predict(state: dict[str, Any], h: dict[str, Any], payload: bytes) -> tupl
     return {"shape": list(y.shape)}, y.numpy().tobytes()
 
 
+@torch.no_grad()
+def op_gen_start(state: dict[str, Any], h: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
+    """Recurrent decoding, driven by the parent: run ``step()`` over the prompts, return the last logits."""
+    b, t = h["shape"]
+    x = torch.frombuffer(bytearray(payload), dtype=torch.int64).view(b, t)
+    model = state["model"]
+    st = model.init_state(b)
+    logits = None
+    for i in range(t):
+        logits, st = model.step(x[:, i], st)
+    state["gen"] = st
+    y = logits.float().unsqueeze(1).contiguous()
+    return {"shape": list(y.shape)}, y.numpy().tobytes()
+
+
+@torch.no_grad()
+def op_gen_step(state: dict[str, Any], h: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
+    """One more token per row (chosen by the parent); the logits after it."""
+    x = torch.frombuffer(bytearray(payload), dtype=torch.int64).view(h["shape"][0])
+    logits, state["gen"] = state["model"].step(x, state["gen"])
+    y = logits.float().unsqueeze(1).contiguous()
+    return {"shape": list(y.shape)}, y.numpy().tobytes()
+
+
 def op_time(state: dict[str, Any], h: dict[str, Any], _: bytes) -> tuple[dict[str, Any], bytes]:
     from arena.measure.latency import measure_latency
 
@@ -247,4 +271,5 @@ def op_bye(state: dict[str, Any], h: dict[str, Any], _: bytes) -> tuple[dict[str
 
 
 OPS = {"load": op_load, "conform": op_conform, "resolve": op_resolve, "build": op_build, "train": op_train,
-       "load_weights": op_load_weights, "predict": op_predict, "time": op_time, "bye": op_bye}
+       "load_weights": op_load_weights, "predict": op_predict, "gen_start": op_gen_start, "gen_step": op_gen_step,
+       "time": op_time, "bye": op_bye}

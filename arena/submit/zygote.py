@@ -82,7 +82,13 @@ def serve(ctl_fd: int, parent_pid: int) -> int:
         return 1
     import torch
 
-    import arena.submit.worker  # noqa: F401 - the point of the zygote: import once, fork many times
+    # the point of the zygote: import once, fork many times (everything a worker's requests use)
+    import arena.measure.latency  # noqa: F401
+    import arena.registry  # noqa: F401
+    import arena.spec  # noqa: F401
+    import arena.submit.worker  # noqa: F401
+    import arena.testing  # noqa: F401
+    import arena.train  # noqa: F401
 
     torch.set_num_threads(1)
     ctl = socket.socket(fileno=ctl_fd)

@@ -179,10 +179,11 @@ def _interrupt_leaves_nothing(tmp_path, sig: int) -> None:
     rows(f"sqlite:///{db}")
     proc = _cli_submit(HOSTILE / "daemon.py", db)
     try:
-        end = time.monotonic() + 120
+        end = time.monotonic() + 240
         while not marker_pids() and time.monotonic() < end and proc.poll() is None:
             time.sleep(0.2)
-        assert marker_pids(), "the hostile daemon never started"
+        assert marker_pids(), ("the hostile daemon never started: "
+                               + (proc.stderr.read()[-2000:] if proc.poll() is not None else "still running"))
         time.sleep(1.0)  # let the hang begin
         proc.send_signal(sig)
         proc.wait(timeout=60)
