@@ -21,7 +21,6 @@ from sqlalchemy.engine import Engine, make_url
 from arena.export import (
     COST_AXES,
     DEFAULT_GATE,
-    add_pareto,
     aggregate,
     apply_gate,
     has_runs_table,
@@ -88,7 +87,173 @@ def leaderboard(runs: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
 
 
 def regate(frame: pd.DataFrame, gate: float) -> pd.DataFrame:
-    return add_pareto(apply_gate(frame, gate))
+    """Ratios for another gate (the Pareto flags do not depend on it): cheap, so the aggregate is cached once."""
+    return apply_gate(frame, gate)
+
+
+def task_splits(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """Every (task, split) with completed runs, sorted: the board shows one at a time."""
+    pairs = runs[["task", "split"]].drop_duplicates().astype(str)
+    return sorted(zip(pairs["task"], pairs["split"], strict=True))
+
+
+def headline(frame: pd.DataFrame) -> dict[str, Any]:
+    """What the score column of one task's board is: metric, evaluation split, chance level, direction."""
+    first = frame.iloc[0] if len(frame) else pd.Series(dtype=object)
+    hib = first.get("higher_is_better")
+    return {"metric": first.get("metric") or "score", "headline_split": first.get("headline_split") or "",
+            "chance": first.get("chance"), "higher_is_better": True if hib is None or pd.isna(hib) else bool(hib)}
+
+
+# why a ratio cell is blank, in the order they are checked
+BLANK_REASONS = {
+    "task-specific": "a task-specific model (the task's structure is built in): not ranked on efficiency unless "
+                     "\"include task-specific models\" is on",
+    "not measured": "the cost was not measured for this row (e.g. FLOPs of a symbolic model, latency switched off)",
+    "mixed hardware": "the seeds' latencies were measured on different machines: not comparable",
+    "no normalized score": "the task's metric has no chance level, so there is no normalized score to divide",
+    "below gate": "the row's mean normalized score is below the gate",
+}
+
+
+def blank_reasons(frame: pd.DataFrame, axis: str, gate: float, include_task_specific: bool) -> pd.Series:
+    """For each row, why its ``axis`` ratio is blank (a key of :data:`BLANK_REASONS`), or None if it has one."""
+    cost_col, ratio_col, _, _, _ = COST_AXES[axis]
+    norm = frame["normalized_mean"].astype(float)
+    cost = frame[cost_col].astype(float)
+    reason = pd.Series(None, index=frame.index, dtype=object)
+    checks = [
+        (frame["task_specific"].fillna(False).astype(bool) & (not include_task_specific), "task-specific"),
+        (cost.isna() | cost.le(0), "not measured"),
+        (frame["hardware"].astype(object).eq("mixed") & (axis == "latency"), "mixed hardware"),
+        (norm.isna(), "no normalized score"),
+        (norm.lt(gate) | norm.le(0), "below gate"),
+    ]
+    for mask, why in checks:
+        reason = reason.where(reason.notna() | ~mask.fillna(False).astype(bool), why)
+    return reason.where(frame[ratio_col].isna() | reason.eq("task-specific"))
+
+
+def badges(frame: pd.DataFrame) -> pd.Series:
+    """Per row, the labels a reader needs before trusting it: task-specific, plugin, unverified cost (FLOPs the
+    counter disagrees with for no known reason), mixed hardware; extra ``*_verified``/``isolation`` columns from
+    submissions add their own when present."""
+    out: list[list[str]] = [[] for _ in range(len(frame))]
+    flags = [(frame["task_specific"].fillna(False).astype(bool), "task-specific"),
+             (frame["source"].astype(str).eq("plugin"), "plugin"),
+             (frame.get("flops_unverified", pd.Series(False, index=frame.index)).fillna(False).astype(bool),
+              "unverified cost"),
+             (frame["hardware"].astype(object).eq("mixed"), "mixed hardware")]
+    for mask, label in flags:
+        for i in np.flatnonzero(mask.to_numpy()):
+            out[i].append(label)
+    return pd.Series(out, index=frame.index, dtype=object)
+
+
+BADGES = ["task-specific", "plugin", "unverified cost", "mixed hardware"]
+RANK_BY = {"score": "normalized score", "params": "score per M params", "flops": "score per GFLOP",
+           "latency": "score per ms"}
+
+
+def score_text(frame: pd.DataFrame) -> pd.Series:
+    """``0.812 ± 0.013`` (no ± for one seed; 3 decimals, so the text sorts like the number for scores in [0, 10))."""
+    from arena.paper import score_text as one
+
+    return pd.Series([one(m, s, n) for m, s, n in zip(frame["score_mean"], frame["score_std"], frame["n"],
+                                                     strict=True)], index=frame.index, dtype=object)
+
+
+def board_view(frame: pd.DataFrame, gate: float, rank_by: str = "params",
+               include_task_specific: bool = False) -> pd.DataFrame:
+    """One task's board for display: ratios at ``gate`` (blank for task-specific models unless included), a
+    ``rank`` by ``rank_by`` (score or a cost axis), ``why_<ratio>`` reasons for blank ratios, ``badges`` and
+    ``score_text``; sorted by rank, unranked rows after by normalized score."""
+    f = regate(frame, gate)
+    for axis, (_, ratio_col, _, _, _) in COST_AXES.items():
+        f["why_" + ratio_col] = blank_reasons(f, axis, gate, include_task_specific)
+        f[ratio_col] = f[ratio_col].where(f["why_" + ratio_col].isna())
+    key = f["normalized_mean"].astype(float) if rank_by == "score" else f[COST_AXES[rank_by][1]].astype(float)
+    if rank_by == "score" and not include_task_specific:
+        key = key.where(~f["task_specific"].fillna(False).astype(bool))
+    f["rank"] = key.rank(ascending=False, method="min").astype("Int64")
+    f["badges"] = badges(f)
+    f["score_text"] = score_text(f)
+    lo, hi = f["latency_min_ms"].astype(float), f["latency_max_ms"].astype(float)
+    from arena.paper import si
+
+    f["latency_range"] = [f"{si(a)}–{si(b)}" if b > a else "" for a, b in zip(lo, hi, strict=True)]
+    f["run"] = run_links(f)
+    order = f.assign(_k=f["rank"].astype(float).fillna(np.inf), _n=-f["normalized_mean"].astype(float).fillna(-1))
+    return f.loc[order.sort_values(["_k", "_n"]).index].reset_index(drop=True)
+
+
+RATIO_COLS = [v[1] for v in COST_AXES.values()]
+COST_COLS = ["params_total", "flops_per_example", "latency_p50_ms", "memory_mb", "params_active",
+             "params_non_embedding", "state_size", "flops_counted_per_example"]
+MUTED = "color: #8a8f98"
+
+
+def styled_board(view: pd.DataFrame, cols: Sequence[str]) -> Any:
+    """The grid's data and its display: numbers with 3 significant figures, and blank cells that say why.
+
+    The grid draws a missing value as one fixed placeholder, so a blank ratio holds -inf (sorts last) and a cost
+    that was not measured +inf, each displayed as text ("— below gate", "— not measured") in grey; the numbers
+    underneath keep sorting as numbers. Returns a pandas Styler over ``view[cols]``.
+    """
+    from arena.paper import si
+
+    table = view[list(cols)].reset_index(drop=True).copy()
+    ratios = [c for c in RATIO_COLS if c in table]
+    costs = [c for c in COST_COLS if c in table]
+    whys = {c: view["why_" + c].reset_index(drop=True) for c in ratios}
+    for c in ratios:
+        table[c] = table[c].astype(float).where(whys[c].isna(), -np.inf)
+    for c in costs:
+        table[c] = table[c].astype(float).fillna(np.inf)
+    styler = table.style.format(si, subset=ratios + costs, na_rep="—")
+    for c in ratios:
+        for reason in whys[c].dropna().unique():
+            styler = styler.format(lambda _v, r=reason: f"— {r}", subset=(whys[c].index[whys[c] == reason], [c]))
+    for c in costs:
+        styler = styler.format(lambda v: "— not measured" if v == np.inf else si(v), subset=[c])
+    blank = ratios + costs
+    return styler.apply(lambda col: np.where(np.isinf(col.astype(float)), MUTED, ""), subset=blank)
+
+
+def search(frame: pd.DataFrame, text: str) -> pd.DataFrame:
+    """Rows whose architecture, size, variant, plugin or badges contain every word of ``text`` (any case)."""
+    words = [w for w in str(text or "").lower().split() if w]
+    if not words:
+        return frame
+    hay = (frame["arch"].astype(str) + " " + frame["size"].astype(str) + " " + frame["variant"].astype(str) + " "
+           + frame["plugin_name"].astype(object).fillna("").astype(str) + " "
+           + frame["badges"].map(" ".join)).str.lower()
+    keep = pd.Series(True, index=frame.index)
+    for w in words:
+        keep &= hay.str.contains(w, regex=False)
+    return frame[keep]
+
+
+# one colour per architecture on every page: built-ins fixed, anything else by a stable hash of its name
+ARCH_COLORS = {"rnn": "#1f77b4", "transformer": "#ff7f0e", "mamba": "#2ca02c", "moe": "#9467bd",
+               "moe-transformer": "#9467bd", "hyena": "#8c564b", "compressive": "#e377c2", "rnn-lm": "#17becf",
+               "state-machine": "#d62728", "chance-sm": "#7f7f7f"}
+_SPARE = ["#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+          "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#969696"]
+
+
+def arch_color(arch: str) -> str:
+    if arch in ARCH_COLORS:
+        return ARCH_COLORS[arch]
+    import hashlib
+
+    return _SPARE[int(hashlib.sha256(str(arch).encode()).hexdigest(), 16) % len(_SPARE)]
+
+
+def arch_scale(archs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(domain, range) for an Altair colour scale that gives every architecture its own fixed colour."""
+    domain = sorted({str(a) for a in archs})
+    return domain, [arch_color(a) for a in domain]
 
 
 def _cost_rank(frame: pd.DataFrame, col: str) -> pd.Series:
@@ -125,14 +290,21 @@ def hardware_labels(runs: pd.DataFrame) -> list[str]:
 
 
 def pareto_points(frame: pd.DataFrame, axis: str) -> pd.DataFrame:
-    """Rows with a cost on ``axis`` and a score, plus ``cost``, ``y`` and ``on_front`` columns for plotting."""
+    """Rows with a cost on ``axis`` and a score, plus ``cost``, ``y`` (± std as ``y_lo``/``y_hi``), ``on_front`` and a
+    ``label`` for plotting."""
     cost_col, _, pareto_col, _, _ = COST_AXES[axis]
     df = frame.copy()
     df["cost"] = df[cost_col].astype(float)
-    df["y"] = df["normalized_mean"].astype(float).fillna(df["score_mean"].astype(float))
+    norm = df["normalized_mean"].astype(float)
+    df["y"] = norm.fillna(df["score_mean"].astype(float))
+    std = df["normalized_std"].astype(float).where(norm.notna(), df["score_std"].astype(float))
+    df["y_lo"], df["y_hi"] = df["y"] - std, df["y"] + std
     df = df[df["cost"].notna() & (df["cost"] > 0) & df["y"].notna()]
     df["on_front"] = df[pareto_col].astype(bool)
-    df["label"] = df["arch"].astype(str) + " · " + df["size"].astype(str)
+    df["label"] = row_labels(df) if len(df) else pd.Series(dtype=object)
+    # front labels alternate above and below their point, so neighbours on the front do not print over each other
+    order = df["cost"].where(df["on_front"]).rank(method="first")
+    df["label_dy"] = np.where(order.fillna(0) % 2 == 1, -11, 15)
     df["run"] = run_links(df)
     return df
 
@@ -147,35 +319,103 @@ def run_links(frame: pd.DataFrame) -> pd.Series:
 # depth and succinctness
 
 
-def depth_frame(engine: Engine, task: str | None = None) -> pd.DataFrame:
-    """Mean/std/n over seeds of each metric by depth slice: columns arch, task, size, split, metric, depth, ...
+ROW_KEY = ["arch", "arch_version", "task", "task_version", "split", "size", "variant", "max_steps", "source",
+           "plugin_name", "plugin_version", "plugin_sha256"]  # the leaderboard's row: only seeds are averaged
 
-    Only completed runs; the metric is named per row so the page can offer the task's headline metric first.
-    """
-    cols = ["arch", "task", "size", "split", "metric", "depth", "mean", "std", "n_runs", "headline_metric"]
+
+def row_labels(frame: pd.DataFrame) -> pd.Series:
+    """``arch · size · variant · N steps`` (variant and steps only where rows of the frame differ in them; the
+    default variant adds nothing)."""
+    from arena.paper import short_variant
+
+    label = frame["arch"].astype(str) + " · " + frame["size"].astype(str)
+    if frame["variant"].astype(str).nunique() > 1:
+        label += frame["variant"].map(short_variant).map(lambda v: f" · {v}" if v else "")
+    if frame["max_steps"].astype(object).nunique(dropna=False) > 1:
+        label += frame["max_steps"].map(lambda v: "" if pd.isna(v) else f" · {int(v)} steps")
+    plugin = frame["plugin_name"].astype(object)
+    return label + plugin.map(lambda p: f" ({p})" if isinstance(p, str) and p else "")
+
+
+def metric_rows(engine: Engine, task: str, *, slice_key: str | None = None, splits: Sequence[str] = ()
+                ) -> pd.DataFrame:
+    """Raw metric values of the task's completed runs: run id, split, metric, slice value (``slice_key`` rows, or the
+    whole-split values when None), value."""
+    cols = ["id", "eval_split", "metric", "slice", "value"]
     if not has_runs_table(engine):
         return pd.DataFrame(columns=cols)
-    q = (select(Run.arch, Run.task, Run.size, Metric.split, Metric.name, Metric.slice_value,
-                func.avg(Metric.value), func.avg(Metric.value * Metric.value), func.count(Metric.value),
-                func.max(Run.metric))
-         .join(Metric, Metric.run_id == Run.id)
-         .where(Run.status == "completed", Metric.slice_key == "depth")
-         .group_by(Run.arch, Run.task, Run.size, Metric.split, Metric.name, Metric.slice_value))
-    if task:
-        q = q.where(Run.task == task)
+    q = (select(Metric.run_id, Metric.split, Metric.name, Metric.slice_value, Metric.value)
+         .join(Run, Metric.run_id == Run.id).where(Run.status == "completed", Run.task == task))
+    q = q.where(Metric.slice_key == slice_key) if slice_key else q.where(Metric.slice_key.is_(None))
+    if splits:
+        q = q.where(Metric.split.in_(list(splits)))
     with engine.connect() as conn:
-        rows = conn.execute(q).all()
-    df = pd.DataFrame(rows, columns=["arch", "task", "size", "split", "metric", "depth", "mean", "mean_sq", "n_runs",
-                                     "headline_metric"])
-    if df.empty:
+        return pd.DataFrame(conn.execute(q).all(), columns=cols)
+
+
+def depth_curves(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean/std/n over seeds by depth, grouped by the leaderboard's row key (so learning rates, step budgets and
+    splits stay apart): columns ROW_KEY + row, eval_split, metric, depth, mean, std, n_runs, chance, headline_metric."""
+    cols = [*ROW_KEY, "row", "eval_split", "metric", "depth", "mean", "std", "n_runs", "chance", "headline_metric"]
+    if runs.empty or metrics.empty:
         return pd.DataFrame(columns=cols)
-    n = df["n_runs"].astype(float)
-    var = (df["mean_sq"] - df["mean"] ** 2).clip(lower=0) * n / (n - 1).where(n > 1)
-    df["std"] = np.sqrt(var)
-    df["depth"] = pd.to_numeric(df["depth"], errors="coerce")
-    df["size"] = df["size"].fillna("budget")
-    df = df.dropna(subset=["depth"]).sort_values(["task", "split", "arch", "size", "depth"])
-    return df[cols].reset_index(drop=True)
+    m = metrics.assign(depth=pd.to_numeric(metrics["slice"], errors="coerce")).dropna(subset=["depth"])
+    keys = runs[["id", *ROW_KEY, "chance", "metric"]].rename(columns={"metric": "headline_metric"})
+    df = m.merge(keys, on="id", how="inner")
+    g = df.groupby([*ROW_KEY, "eval_split", "metric", "depth"], dropna=False, sort=True)
+    out = g.agg(mean=("value", "mean"), std=("value", "std"), n_runs=("id", "nunique"), chance=("chance", "first"),
+                headline_metric=("headline_metric", "first")).reset_index()
+    out["row"] = row_labels(out)
+    return out[cols]
+
+
+def train_depth(curves: pd.DataFrame) -> float | None:
+    """The deepest depth seen in the in-distribution evaluation splits (val, test_iid, test: the training range)."""
+    iid = curves[~curves["eval_split"].astype(str).str.contains("ood")]
+    return float(iid["depth"].max()) if len(iid) else None
+
+
+def lr_robustness(board: pd.DataFrame, val: pd.DataFrame, gate: float) -> pd.DataFrame:
+    """Per architecture, size and other options (everything but the learning rate): how much of the LR grid
+    reaches the gate, the LR chosen on validation and its test score, and the best test score over the grid.
+
+    ``val``: run id -> validation score of the headline metric (:func:`val_scores`).
+    """
+    cols = ["task", "split", "arch", "size", "options", "max_steps", "n_lrs", "n_reach", "fraction", "lrs",
+            "best_val_lr", "val_score", "score_at_val_lr", "score_std_at_val_lr", "best_test_lr", "best_test_score"]
+    f = board[board["lr"].notna()].copy()
+    if f.empty:
+        return pd.DataFrame(columns=cols)
+    f["options"] = f["variant"].astype(str).str.replace(r"(^|; )train\.lr=[^;]*", "", regex=True).str.strip("; ")
+    vals = val.set_index("id")["value"] if len(val) else pd.Series(dtype=float)
+    f["val_score"] = [np.nanmean([vals.get(int(i), np.nan) for i in str(ids).split(",")]) if len(vals) else np.nan
+                      for ids in f["run_ids"]]
+    out = []
+    keys = ["task", "split", "arch", "size", "options", "max_steps", "plugin_name"]
+    for key, grp in f.groupby(keys, dropna=False, sort=True):
+        norm = grp["normalized_mean"].astype(float)
+        reach = int(norm.ge(gate).sum())
+        by_val = grp.loc[grp["val_score"].idxmax()] if grp["val_score"].notna().any() else None
+        by_test = grp.loc[norm.idxmax()] if norm.notna().any() else grp.iloc[0]
+        out.append({**dict(zip(keys, key, strict=True)), "n_lrs": len(grp), "n_reach": reach,
+                    "fraction": reach / len(grp), "lrs": ", ".join(f"{x:g}" for x in sorted(grp["lr"])),
+                    "best_val_lr": None if by_val is None else by_val["lr"],
+                    "val_score": None if by_val is None else by_val["val_score"],
+                    "score_at_val_lr": None if by_val is None else by_val["score_mean"],
+                    "score_std_at_val_lr": None if by_val is None else by_val["score_std"],
+                    "best_test_lr": by_test["lr"], "best_test_score": by_test["score_mean"]})
+    return pd.DataFrame(out)[cols]
+
+
+def val_scores(engine: Engine, task: str) -> pd.DataFrame:
+    """Validation score of each completed run on its own headline metric: columns id, value."""
+    m = metric_rows(engine, task, splits=("val",))
+    if m.empty or not has_runs_table(engine):
+        return pd.DataFrame(columns=["id", "value"])
+    with engine.connect() as conn:
+        heads = dict(conn.execute(select(Run.id, Run.metric).where(Run.task == task)).all())
+    m = m[m["metric"] == m["id"].map(heads)]
+    return m[["id", "value"]].reset_index(drop=True)
 
 
 def succinctness_dirs(db_url: str | None) -> list[Path]:

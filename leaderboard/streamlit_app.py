@@ -17,14 +17,12 @@ pages = [
     st.Page("app_pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", default=True),
     st.Page("app_pages/pareto.py", title="Pareto", icon=":material/scatter_plot:"),
     st.Page("app_pages/depth.py", title="Depth", icon=":material/stacked_line_chart:"),
+    st.Page("app_pages/lr_robustness.py", title="LR robustness", icon=":material/tune:"),
     st.Page("app_pages/run_detail.py", title="Run detail", icon=":material/description:"),
     st.Page("app_pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
 ]
-page = st.navigation(pages)
-
-with st.sidebar:
-    st.caption("database")
-    st.text(queries.db_label(ui.db_url()))
-    st.caption(f"arena {arena.__version__} · methodology v{arena.METHODOLOGY_VERSION}")
-
+page = st.navigation(pages, position="top")  # the whole width for the tables; no sidebar
 page.run()
+st.divider()
+st.caption(f"arena {arena.__version__} · methodology v{arena.METHODOLOGY_VERSION} · database "
+           f"{queries.safe_md(queries.db_label(ui.db_url()))}")

@@ -2,7 +2,8 @@
 
 ``seed_database(url, n_runs)`` writes completed runs with the same shape the runner writes (cost columns, headline
 score, per-split metrics, depth slices, a training curve, provenance, hardware) through bulk ORM inserts, so a
-10,000-run database takes a few seconds. Scores are a deterministic function of (arch, size, depth) plus noise;
+10,000-run database takes a few seconds. Scores are a deterministic function of (arch, size, depth, learning rate:
+each architecture tolerates a different width of LR grid around the default, :data:`LR_TOLERANCE`) plus noise;
 one architecture (``chance-sm``, 164 parameters) sits exactly at chance on every task — the model a naive
 score-per-parameter ranking would crown.
 """
@@ -10,6 +11,7 @@ score-per-parameter ranking would crown.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +23,8 @@ from sqlalchemy.orm import Session
 from arena.store.engine import open_store
 from arena.store.models import Metric, Provenance, Run
 
+# learning-rate tolerance in decades around 3e-3 (the default): how much of an LR grid each architecture survives
+LR_TOLERANCE = {"rnn": 0.4, "transformer": 0.8, "mamba": 1.5, "moe-transformer": 0.6}
 ARCHS = {  # name -> (family, params per size, skill 0..1, latency factor)
     "rnn": ("recurrent", {"tiny": 17_664, "small": 120_000, "base": 900_000}, 0.55, 1.0),
     "transformer": ("attention", {"tiny": 25_000, "small": 210_000, "base": 1_600_000}, 0.85, 1.6),
@@ -53,6 +57,12 @@ def _config(arch: str, task: str, split: str, size: str, seed: int, lr: float) -
             "shape": {"vocab_size": 24, "d_model": 32, "n_layers": 1}}
 
 
+def _lr_factor(arch: str, lr: float) -> float:
+    """1 at the default LR, falling off with the distance in decades (an architecture's LR robustness)."""
+    tol = LR_TOLERANCE.get(arch, 0.6)
+    return math.exp(-((math.log10(lr) - math.log10(0.003)) ** 2) / (2 * tol**2))
+
+
 def _score(rng: random.Random, skill: float, size_i: int, depth: int, chance: float) -> float:
     if skill == 0.0:
         return chance
@@ -78,8 +88,10 @@ def make_rows(n_runs: int, start_id: int = 1, seed: int = 0, archs: dict | None 
         size_i = SIZES.index(size)
         params = sizes[size]
         hw = HARDWARE[0]
-        per_depth = {d: _score(rng, skill, size_i, d, chance) for d in depths}
-        iid = {d: _score(rng, skill, size_i, d, chance) for d in range(1, 4)}
+        skill_lr = skill * _lr_factor(arch, lr)
+        per_depth = {d: _score(rng, skill_lr, size_i, d, chance) for d in depths}
+        iid = {d: _score(rng, skill_lr, size_i, d, chance) for d in range(1, 4)}
+        val = {d: _score(rng, skill_lr, size_i, d, chance) for d in range(1, 4)}
         score = sum(per_depth.values()) / len(per_depth)
         norm = max(0.0, (score - chance) / (1 - chance)) if chance < 1 else None
         cfg = _config(arch, task, split, size, run_seed, lr)
@@ -105,7 +117,7 @@ def make_rows(n_runs: int, start_id: int = 1, seed: int = 0, archs: dict | None 
             "extra": {"curve": [{"step": s, "loss": 3.0 / (1 + s / 300), "lr": lr} for s in (1, 500, 1000, 1500)]
                       + [{"step": 1500, "val": score}]},
         })
-        for sp, vals in (("test_ood", per_depth), ("test_iid", iid)):
+        for sp, vals in (("test_ood", per_depth), ("test_iid", iid), ("val", val)):
             mean = sum(vals.values()) / len(vals)
             metrics.append({"run_id": rid, "split": sp, "name": metric, "value": mean, "slice_key": None,
                             "slice_value": None, "n": 100 * len(vals)})

@@ -70,15 +70,27 @@ def runs_or_stop() -> tuple[str, pd.DataFrame]:
     return url, frame
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def leaderboard(url: str, tasks: tuple[str, ...], splits: tuple[str, ...], hardware: tuple[str, ...],
-                gate: float) -> pd.DataFrame:
-    return queries.leaderboard(queries.filter_runs(runs(url), tasks, splits, hardware), gate)
+@st.cache_data(ttl=TTL, show_spinner="aggregating…")
+def board(url: str, tasks: tuple[str, ...], splits: tuple[str, ...], hardware: tuple[str, ...]) -> pd.DataFrame:
+    """The aggregate over seeds, cached independently of the gate: moving the gate only recomputes the ratios."""
+    return queries.leaderboard(queries.filter_runs(runs(url), tasks, splits, hardware))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def arch_scale(url: str) -> tuple[list[str], list[str]]:
+    """Every architecture in the database with its fixed colour (the same on every page)."""
+    return queries.arch_scale(runs(url)["arch"].unique())
+
+
+@st.cache_data(ttl=TTL, show_spinner="reading depth slices…")
 def depth(url: str, task: str) -> pd.DataFrame:
-    return queries.depth_frame(_engine(url), task)
+    """Per-depth curves of every leaderboard row of ``task`` (mean, std, n over seeds)."""
+    return queries.depth_curves(runs(url), queries.metric_rows(_engine(url), task, slice_key="depth"))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def val_scores(url: str, task: str) -> pd.DataFrame:
+    return queries.val_scores(_engine(url), task)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

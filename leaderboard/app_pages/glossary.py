@@ -42,7 +42,8 @@ st.markdown(r"""
   backend); the two are stored side by side and disagreements noted, never silently trusted.
 - **Latency p50**: median wall time of one forward pass at batch 1 (after warm-up, ≥ 10 timed blocks of
   `torch.utils.benchmark`), on the hardware shown beside it; p90 and throughput at a larger batch are stored
-  too. Latency is only comparable on the same machine; rows whose seeds ran on different hardware say
+  too. A row shows the median over its seeds; *latency seed range* (under Columns) shows the fastest and
+  slowest seed. Latency is only comparable on the same machine; rows whose seeds ran on different hardware say
   "mixed" and get no latency ratio.
 - **Memory**: the run's own peak resident set size (RSS) on CPU, peak allocated memory on CUDA, in MiB. It
   includes the interpreter and torch (~300 MiB on CPU); a sweep worker resets the peak when each run starts,
@@ -51,8 +52,14 @@ st.markdown(r"""
   sequence length for attention).
 
 ### Efficiency
-- **norm/Mparam**, **norm/GFLOP**, **norm/ms**: normalized score divided by params in millions, forward FLOPs
-  per example in billions, and p50 latency in milliseconds. Blank below the gate.
+- **per M params**, **per GFLOP**, **per ms** (norm/Mparam, norm/GFLOP, norm/ms in exports): normalized score
+  divided by params in millions, forward FLOPs per example in billions, and p50 latency in milliseconds. A blank
+  cell says why: *below gate*, *not measured*, *task-specific* (not ranked unless included), *mixed hardware*.
+- **Badges**: *task-specific* (the architecture has the task's structure built in, e.g. the 164-parameter state
+  machine: compare its score, not its efficiency), *plugin* (submitted code, with its name, version and hash),
+  *unverified cost* (the FLOP counter disagrees with the declared FLOPs for no known reason), *mixed hardware*.
+- **LR robustness**: the share of a learning-rate grid that reaches the gate, and the learning rate chosen on
+  validation with its test score (never chosen on the test split).
 - **Pareto**: a row is on the front of a cost axis when no other row of the same task and split is at least as
   cheap and at least as good, and strictly better on one (latency fronts only within one hardware). Rows at
   normalized score 0 are never on a front.

@@ -1,83 +1,151 @@
-"""Leaderboard: filter, gate, weigh, sort and download the aggregated table."""
+"""Leaderboard: one task at a time, ranked by score or by score per unit of cost, with honest blanks and badges."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from arena.export import COST_AXES, to_csv, to_latex, to_markdown
+from arena.export import COST_AXES, render
 from arena.leaderboard import queries, ui
+from arena.paper import short_variant
 
 st.title("Leaderboard")
-st.caption("One row per architecture, task, split, size and variant, averaged over seeds (completed runs only).")
-
 url, runs = ui.runs_or_stop()
 
-AXIS_LABEL = {"params": "parameters", "flops": "FLOPs (forward, per example)", "latency": "latency (p50, batch 1)"}
+RANK_LABEL = {"score": "score", "params": "per M params", "flops": "per GFLOP", "latency": "per ms"}
+pairs = queries.task_splits(runs)
+labels = {f"{t} · {s}": (t, s) for t, s in pairs}
+c1, c2, c3 = st.columns([3, 4, 3], vertical_alignment="bottom")
+choice = c1.selectbox("Task", list(labels), key="lb_task", help="one task and split per view; every row of the "
+                      "table is trained and scored on it")
+task, split = labels[choice]
+rank_by = c2.radio("Rank by", list(queries.RANK_BY), format_func=RANK_LABEL.get, horizontal=True,
+                   key="lb_rank", index=1, help="score per unit of cost: normalized score / (params in millions, "
+                   "forward GFLOPs per example, p50 ms); rows below the gate are not ranked on a cost")
+gate = c3.slider("Gate (normalized score a row needs for a ratio)", 0.0, 1.0, 0.5, 0.05, key="lb_gate")
 
-c1, c2, c3 = st.columns(3)
-tasks = c1.multiselect("Task", sorted(runs["task"].unique()), key="lb_tasks", placeholder="all tasks")
-split_choices = sorted(queries.filter_runs(runs, tasks)["split"].unique())
-splits = c2.multiselect("Split", split_choices, key="lb_splits", placeholder="all splits")
-hardware = c3.multiselect("Hardware (latency)", queries.hardware_labels(runs), key="lb_hw",
-                          placeholder="all hardware")
-c4, c5 = st.columns(2)
-axis = c4.radio("Cost axis", list(COST_AXES), format_func=AXIS_LABEL.get, horizontal=True, key="lb_axis")
-gate = c5.slider("Score gate (normalized score needed for a ratio)", 0.0, 1.0, 0.5, 0.05, key="lb_gate")
-with st.expander("Combined score weights"):
-    st.caption("combined = weighted mean of the normalized score and the cheapness of each cost (percentile "
-               "rank within the task and split, 1 = cheapest); blank below the gate.")
-    w1, w2, w3, w4 = st.columns(4)
-    w_score = w1.slider("score", 0.0, 1.0, 1.0, 0.1, key="w_score")
-    w_params = w2.slider("params", 0.0, 1.0, 0.5, 0.1, key="w_params")
-    w_flops = w3.slider("FLOPs", 0.0, 1.0, 0.0, 0.1, key="w_flops")
-    w_latency = w4.slider("latency", 0.0, 1.0, 0.0, 0.1, key="w_latency")
+f1, f2, f3, f4 = st.columns([4, 3, 2, 1], vertical_alignment="bottom")
+query = f1.text_input("Search", key="lb_search", placeholder="architecture, size, variant, plugin, badge…")
+hw_choices = queries.hardware_labels(runs[(runs["task"] == task) & (runs["split"] == split)])
+hardware = f2.multiselect("Hardware (latency)", hw_choices, key="lb_hw", placeholder="all hardware")
+include_ts = f3.toggle("include task-specific models", key="lb_ts", help=queries.BLANK_REASONS["task-specific"])
 
-frame = ui.leaderboard(url, tuple(tasks), tuple(splits), tuple(hardware), float(gate))
-if frame.empty:
+board = ui.board(url, (task,), (split,), tuple(hardware))
+if board.empty:
     st.info("No rows match these filters.")
     st.stop()
-frame = frame.copy()
-frame["combined"] = queries.combined_score(frame, w_score, w_params, w_flops, w_latency, gate)
-frame["run"] = queries.run_links(frame)
-cost_col, ratio_col, pareto_col, _, _ = COST_AXES[axis]
-frame = frame.sort_values([ratio_col, "normalized_mean"], ascending=[False, False], na_position="last")
+view = queries.board_view(board, gate, rank_by, include_ts)
+head = queries.headline(view)
+chance = "" if pd.isna(head["chance"]) else f", chance {float(head['chance']):g}"
+st.subheader(f"{task} · {split}", anchor=False)
+st.caption(queries.safe_md(f"Score: {head['metric']} on {head['headline_split']}{chance}; mean ± std over seeds. "
+                           f"Ranked by {queries.RANK_BY[rank_by]}."))
 
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("rows", len(frame))
-m2.metric("runs", int(frame["n"].sum()))
-m3.metric(f"rows passing the gate {gate:g}", int(frame[ratio_col].notna().sum()))
-m4.metric(f"on the {axis} Pareto front", int(frame[pareto_col].sum()))
+DEFAULT = ["rank", "arch", "size", "score_text", "norm_per_mparam", "norm_per_gflop", "norm_per_ms", "variant_short",
+           "badges", "n", "params_total", "flops_per_example", "latency_p50_ms", "memory_mb", "run"]
+OPTIONAL = {"normalized_mean": "norm. score", "normalized_std": "norm. ± std", "latency_range": "latency seed range",
+            "hardware": "hardware", "max_steps": "steps", "lr": "learning rate", "params_active": "active params",
+            "params_non_embedding": "non-embedding params", "state_size": "state size",
+            "flops_counted_per_example": "FLOP counter", "seeds": "seeds", "run_ids": "run ids",
+            "plugin_name": "plugin", "plugin_version": "plugin version", "arch_version": "arch version",
+            "task_version": "task version", "pareto_params": "Pareto (params)", "pareto_flops": "Pareto (FLOPs)",
+            "pareto_latency": "Pareto (latency)", "combined": "combined score", "variant": "variant (full)"}
+with f4.popover("Columns", icon=":material/view_column:", width="stretch"):
+    extra = st.multiselect("Show also", list(OPTIONAL), format_func=OPTIONAL.get, key="lb_cols")
+    st.caption("Rank, architecture, score and the three ratios always lead.")
+weights = tuple(st.session_state.get(k, d) for k, d in (("w_score", 1.0), ("w_params", 0.5), ("w_flops", 0.0),
+                                                              ("w_latency", 0.0)))
+view["combined"] = queries.combined_score(view, *weights, gate=gate)
+view["variant_short"] = view["variant"].map(short_variant)
+shown = queries.search(view, query)
 
-other_ratios = [v[1] for k, v in COST_AXES.items() if k != axis]
-show = ["run", "arch", "task", "split", "size", "variant", "n", "score_mean", "score_std", "normalized_mean",
-        "normalized_std", ratio_col, *other_ratios, "combined", pareto_col, "params_total", "params_active",
-        "flops_per_example", "latency_p50_ms", "memory_mb", "hardware", "source", "plugin_name", "plugin_version",
-        "arch_version", "task_version", "max_steps", "run_ids"]
-num = st.column_config.NumberColumn
+_, ratio_col, pareto_col, _, _ = COST_AXES["params" if rank_by == "score" else rank_by]
+front_axis = "params" if rank_by == "score" else rank_by
+st.caption(queries.safe_md(
+    f"{len(shown)} rows from {int(shown['n'].sum())} runs · {int(shown['normalized_mean'].ge(gate).sum())} reach "
+    f"the gate {gate:g} · {int(shown[pareto_col].sum())} on the {front_axis} Pareto front"
+    + (f" · search: {query!r}" if query else "")))
+if shown.empty:
+    st.info("No rows match the search.")
+    st.stop()
+
+cols = DEFAULT[:-1] + [c for c in extra if c not in DEFAULT] + ["run"]
+table = shown[cols].reset_index(drop=True)
+BLANK_HELP = " — blank cells say why: " + "; ".join(f"'{k}': {v}" for k, v in queries.BLANK_REASONS.items())
+styler = queries.styled_board(shown, cols)
+
+num, text = st.column_config.NumberColumn, st.column_config.TextColumn
 config = {
-    "run": st.column_config.LinkColumn("run", display_text=r"run=(\d+)$", help="open the row's first run"),
-    "arch": st.column_config.TextColumn("arch", pinned=True), "n": num("n", help="completed seeds"),
-    "score_mean": num("score", format="%.3f"), "score_std": num("± std", format="%.3f"),
-    "normalized_mean": num("norm. score", format="%.3f", help="max(0, (s − chance)/(1 − chance))"),
-    "normalized_std": num("± std", format="%.3f"),
-    "norm_per_mparam": num("norm/Mparam", format="%.4g", help="blank below the gate"),
-    "norm_per_gflop": num("norm/GFLOP", format="%.4g", help="blank below the gate"),
-    "norm_per_ms": num("norm/ms", format="%.4g", help="blank below the gate or on mixed hardware"),
+    "rank": num("#", width=40, help=f"rank by {queries.RANK_BY[rank_by]}; rows without a value are not ranked"),
+    "arch": text("architecture", width=140),
+    "size": text("size", width=70, help="size preset, or 'budget N' for a run sized by a parameter budget"),
+    "score_text": text(f"{head['metric']} ± std", width=118,
+                       help=f"{head['metric']} on {head['headline_split']}, mean ± std over the seeds"),
+    "norm_per_mparam": num("per M params", width=104, help="normalized score / params in millions" + BLANK_HELP),
+    "norm_per_gflop": num("per GFLOP", width=104, help="normalized score / forward GFLOPs per example" + BLANK_HELP),
+    "norm_per_ms": num("per ms", width=104, help="normalized score / p50 latency in ms (batch 1)" + BLANK_HELP),
+    "variant_short": text("variant", width=130, help="options that differ from the defaults (select a row for the "
+                          "full text)"),
+    "badges": st.column_config.MultiselectColumn("badges", options=queries.BADGES, width=120,
+                                                 color=["#d62728", "#1f77b4", "#ff7f0e", "#7f7f7f"],
+                                                 help="task-specific: the task's structure is built in; plugin: "
+                                                      "submitted code; unverified cost: the FLOP counter disagrees "
+                                                      "with the declared FLOPs for no known reason"),
+    "n": num("n", width=36, help="completed seeds"),
+    "params_total": num("params", width=66), "flops_per_example": num("FLOPs/ex", width=72),
+    "latency_p50_ms": num("p50 ms", width=66, help="median over seeds of each run's p50 latency at batch 1; "
+                          "add 'latency seed range' for the spread"),
+    "memory_mb": num("mem MiB", width=70, help="the run's own peak memory (mean over seeds)"),
+    "run": st.column_config.LinkColumn("run", display_text=r"run=(\d+)$", width=50, help="open the row's first run"),
     "combined": num("combined", format="%.3f", help="user-weighted; blank below the gate"),
-    "params_total": num("params", format="compact"), "params_active": num("active params", format="compact"),
-    "flops_per_example": num("FLOPs/ex", format="compact"), "latency_p50_ms": num("p50 ms", format="%.3g"),
-    "memory_mb": num("mem MB", format="%.0f"),
-    pareto_col: st.column_config.CheckboxColumn(f"Pareto ({axis})"),
+    "normalized_mean": num("norm. score", format="%.3f", help="max(0, (s − chance)/(1 − chance))"),
+    "normalized_std": num("norm. ± std", format="%.3f"), "lr": num("learning rate", format="%.3g"),
+    **{k: st.column_config.Column(v) for k, v in OPTIONAL.items() if k not in ("normalized_mean", "normalized_std",
+                                                                               "lr", "combined")},
 }
-st.dataframe(frame[show], column_config=config, hide_index=True, width="stretch", key="lb_table")
-st.caption(f"Sorted by normalized score per unit of {AXIS_LABEL[axis]}; click a column header to re-sort. "
-           f"Ratios are blank when the mean normalized score is below the gate ({gate:g}), so a chance-level "
-           "model never ranks on efficiency. Latency is only comparable on the same hardware.")
+rows = len(table)
+event = st.dataframe(styler, column_config=config, hide_index=True, width="stretch", key="lb_table",
+                     height=min(rows, 24) * 35 + 40, placeholder="—", on_select="rerun",
+                     selection_mode="single-row")
+st.caption(f"Ratios are blank below the gate ({gate:g}) so a chance-level model never ranks on efficiency; "
+           "task-specific models are not ranked on a ratio unless included; latency compares only on the same "
+           "hardware. Click a header to re-sort, a row for its details.")
 
-d1, d2, d3 = st.columns(3)
-frame = frame.drop(columns=["run"])
-d1.download_button("Download CSV", to_csv(frame), "arena-leaderboard.csv", "text/csv", key="dl_csv")
-d2.download_button("Download Markdown", to_markdown(frame, gate), "arena-leaderboard.md", "text/markdown",
-                   key="dl_md")
-d3.download_button("Download LaTeX", to_latex(frame, gate), "arena-leaderboard.tex", "application/x-tex",
-                   key="dl_tex")
+picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
+if picked:
+    row = shown.iloc[picked[0]]
+    with st.container(border=True):
+        st.markdown("**Selected row**")
+        st.text(f"{row['arch']} · {row['size']} · {task}/{split}" + (f" · plugin {row['plugin_name']} "
+                f"{row['plugin_version'] or ''}" if isinstance(row["plugin_name"], str) else ""))
+        st.text("variant: " + (row["variant"] or "(defaults)"))
+        st.text(f"seeds {row['seeds']} · runs {row['run_ids']} · hardware {row['hardware'] or 'n/a'}")
+        for rid in str(row["run_ids"]).split(",")[:8]:
+            st.page_link("app_pages/run_detail.py", label=f"run {rid}", query_params={"run": rid})
+
+
+def _download(fmt: str):
+    def build() -> str | bytes:
+        q = {"task": task, "split": split, "hardware": list(hardware), "search": query,
+             "include_task_specific": include_ts, "rank_by": rank_by, "db": queries.db_label(url)}
+        return render(shown.drop(columns=[c for c in shown.columns if c not in board.columns]), fmt, gate=gate,
+                      query=q)
+    return build
+
+
+d1, d2, d3, _ = st.columns([1, 1, 1, 3])
+slug = f"arena-{task}-{split}"
+d1.download_button("CSV", _download("csv"), f"{slug}.csv", "text/csv", key="dl_csv", icon=":material/download:")
+d2.download_button("Markdown", _download("md"), f"{slug}.md", "text/markdown", key="dl_md",
+                   icon=":material/download:")
+d3.download_button("LaTeX", _download("latex"), f"{slug}.tex", "application/x-tex", key="dl_tex",
+                   icon=":material/download:")
+
+with st.expander("Combined score weights"):
+    st.caption("combined = weighted mean of the normalized score and the cheapness of each cost (percentile "
+               "rank within the task, 1 = cheapest); blank below the gate. Show it with Columns → combined score.")
+    w1, w2, w3, w4 = st.columns(4)
+    w1.slider("score", 0.0, 1.0, 1.0, 0.1, key="w_score")
+    w2.slider("params", 0.0, 1.0, 0.5, 0.1, key="w_params")
+    w3.slider("FLOPs", 0.0, 1.0, 0.0, 0.1, key="w_flops")
+    w4.slider("latency", 0.0, 1.0, 0.0, 0.1, key="w_latency")

@@ -1,12 +1,12 @@
-"""Pareto: normalized score against one cost (log x) within a task and split; the front is highlighted."""
+"""Pareto: normalized score against one cost (log x) for one task; the front labelled; and a score-vs-latency bubble
+chart (bubble = parameters), the LLM-Perf view."""
 
 from __future__ import annotations
 
-import altair as alt
 import streamlit as st
 
-from arena.export import COST_AXES
-from arena.leaderboard import queries, ui
+from arena.export import COST_AXES, add_pareto
+from arena.leaderboard import charts, queries, ui
 
 st.title("Pareto fronts")
 st.caption("A point is on the front when no other row is at least as cheap and at least as good (and better on "
@@ -16,45 +16,59 @@ url, runs = ui.runs_or_stop()
 
 AXIS_LABEL = {"params": "parameters (total)", "flops": "FLOPs (forward, per example)",
               "latency": "latency p50 (ms, batch 1)"}
-c1, c2, c3 = st.columns(3)
-task = c1.selectbox("Task", sorted(runs["task"].unique()), key="pa_task")
-split = c2.selectbox("Split", sorted(runs.loc[runs["task"] == task, "split"].unique()), key="pa_split")
-axis = c3.radio("Cost axis", list(COST_AXES), format_func=AXIS_LABEL.get, horizontal=True, key="pa_axis")
+pairs = queries.task_splits(runs)
+labels = {f"{t} · {s}": (t, s) for t, s in pairs}
+c1, c2, c3 = st.columns([3, 4, 3], vertical_alignment="bottom")
+task, split = labels[c1.selectbox("Task", list(labels), key="pa_task")]
+axis = c2.radio("Cost axis", list(COST_AXES), format_func=AXIS_LABEL.get, horizontal=True, key="pa_axis")
+include_ts = c3.toggle("include task-specific models", key="pa_ts", help=queries.BLANK_REASONS["task-specific"])
+labels_hw = queries.hardware_labels(runs[(runs["task"] == task) & (runs["split"] == split)])
 hardware: tuple[str, ...] = ()
-if axis == "latency":
-    labels = queries.hardware_labels(runs[(runs["task"] == task) & (runs["split"] == split)])
-    if labels:
-        hw = st.selectbox("Hardware (latency is only comparable on one machine)", labels, key="pa_hw")
-        hardware = (hw,)
+if axis == "latency" and labels_hw:
+    hardware = (st.selectbox("Hardware (latency is only comparable on one machine)", labels_hw, key="pa_hw"),)
 
-frame = ui.leaderboard(url, (task,), (split,), hardware, 0.5)
+board = ui.board(url, (task,), (split,), hardware)
+hidden = board[board["task_specific"].fillna(False).astype(bool)] if not include_ts else board.iloc[:0]
+frame = add_pareto(board.drop(index=hidden.index)) if len(hidden) else board
 pts = queries.pareto_points(frame, axis)
+domain, colors = ui.arch_scale(url)
+missing = frame[~frame.index.isin(pts.index)]
 if pts.empty:
     st.info(f"No rows with a {AXIS_LABEL[axis]} measurement and a score for this task and split.")
     st.stop()
 
-y_title = "normalized score" if pts["normalized_mean"].notna().any() else "score"
-x = alt.X("cost:Q", scale=alt.Scale(type="log"), title=AXIS_LABEL[axis])
-y = alt.Y("y:Q", title=y_title)
-tooltip = [alt.Tooltip("arch:N"), alt.Tooltip("size:N"), alt.Tooltip("variant:N"), alt.Tooltip("n:Q", title="seeds"),
-           alt.Tooltip("score_mean:Q", title="score", format=".3f"),
-           alt.Tooltip("normalized_mean:Q", title="norm. score", format=".3f"),
-           alt.Tooltip("cost:Q", title=axis, format=".4~s"), alt.Tooltip("hardware:N"),
-           alt.Tooltip("run_ids:N", title="runs"), alt.Tooltip("on_front:N", title="on front")]
-points = alt.Chart(pts).mark_point(filled=True, size=90).encode(
-    x=x, y=y, color=alt.Color("arch:N", title="architecture"),
-    shape=alt.Shape("on_front:N", title="on front", scale=alt.Scale(domain=[True, False],
-                                                                    range=["diamond", "circle"])),
-    opacity=alt.condition(alt.datum.on_front, alt.value(1.0), alt.value(0.35)), tooltip=tooltip)
-front = alt.Chart(pts[pts["on_front"]].sort_values("cost")).mark_line(color="black", strokeDash=[4, 3]).encode(
-    x=x, y=y, order="cost:Q")
-st.altair_chart((front + points).interactive(), width="stretch")
+head = queries.headline(board)
+chart = charts.pareto(pts, AXIS_LABEL[axis], domain, colors, head)
+st.altair_chart(chart, width="stretch")
+notes = []
+if len(missing):
+    names = ", ".join(sorted(set(queries.row_labels(missing))))[:400]
+    notes.append(f"Not plotted, no {AXIS_LABEL[axis]} measurement ({len(missing)} rows): {names}.")
+if len(hidden):
+    notes.append(f"{len(hidden)} task-specific rows hidden (switch on 'include task-specific models').")
+for n in notes:
+    st.caption(queries.safe_md(n))
 
-st.subheader("Rows on the front")
+st.subheader("Rows on the front", anchor=False)
 cols = ["run", "arch", "size", "variant", "n", "score_mean", "normalized_mean", "cost", "hardware", "run_ids"]
 st.dataframe(pts.loc[pts["on_front"], cols].sort_values("cost"), hide_index=True, width="stretch",
              column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(\d+)$"),
-                            "cost": st.column_config.NumberColumn(AXIS_LABEL[axis], format="%.4g"),
+                            "cost": st.column_config.NumberColumn(AXIS_LABEL[axis], format="compact"),
                             "score_mean": st.column_config.NumberColumn("score", format="%.3f"),
                             "normalized_mean": st.column_config.NumberColumn("norm. score", format="%.3f")})
 st.caption("The run link opens the row's first seed on the Run detail page; all run ids are in the last column.")
+
+st.subheader("Score vs latency", anchor=False)
+st.caption("The LLM-Perf view: normalized score against p50 latency (batch 1, log scale), bubble area = parameters. "
+           "Only rows timed on one machine are comparable.")
+lat = queries.pareto_points(frame, "latency")
+hw_counts = lat["hardware"].value_counts()
+if lat.empty or hw_counts.empty:
+    st.info("No latency measurements for this task.")
+else:
+    on = hardware[0] if hardware else hw_counts.index[0]
+    lat = lat[lat["hardware"] == on]
+    st.altair_chart(charts.bubbles(lat, domain, colors, head), width="stretch")
+    st.caption(queries.safe_md(f"Latency measured on {on}" + (f"; {len(hw_counts) - 1} other machines not shown "
+                                                                "(choose one under Hardware with the latency axis)."
+                                                                if len(hw_counts) > 1 else ".")))

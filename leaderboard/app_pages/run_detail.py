@@ -6,6 +6,7 @@ import altair as alt
 import streamlit as st
 
 from arena.leaderboard import queries, ui
+from arena.paper import si
 
 st.title("Run detail")
 
@@ -47,13 +48,15 @@ if rec.get("error"):
     st.code(rec["error"], language=None)
 
 p, f, lat = rec["params"], rec["flops"], rec["latency_ms"]
-m = st.columns(5)
+m = st.columns(6)
 m[0].metric(f"score ({rec['metric'] or 'n/a'}, {rec['headline_split'] or 'n/a'})",
             "n/a" if rec["score"] is None else f"{rec['score']:.4f}")
 m[1].metric("normalized score", "n/a" if rec["normalized_score"] is None else f"{rec['normalized_score']:.4f}")
 m[2].metric("params (total)", "n/a" if p["total"] is None else f"{p['total']:,}")
-m[3].metric("FLOPs / example", "n/a" if f["forward_per_example"] is None else f"{f['forward_per_example']:.3g}")
-m[4].metric("latency p50", "n/a" if lat["p50"] is None else f"{lat['p50']:.3g} ms")
+m[3].metric("FLOPs / example", "n/a" if f["forward_per_example"] is None else si(f["forward_per_example"]))
+m[4].metric("latency p50", "n/a" if lat["p50"] is None else f"{si(lat['p50'])} ms")
+m[5].metric("peak memory", "n/a" if rec.get("memory_mb") is None else f"{si(rec['memory_mb'])} MiB",
+            help="the run's own peak: resident set on CPU (interpreter and torch included), allocated on CUDA")
 
 st.subheader("Reproduce")
 st.code(rec.get("reproduce") or "(this run's config has no arena run spec)", language="bash")

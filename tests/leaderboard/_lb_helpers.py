@@ -8,7 +8,7 @@ import arena.leaderboard
 from arena.leaderboard.synthetic import add_run, seed_database
 
 APP = Path(arena.leaderboard.__file__).resolve().parent / "streamlit_app.py"
-PAGES = ["leaderboard", "pareto", "depth", "run_detail", "glossary"]
+PAGES = ["leaderboard", "pareto", "depth", "lr_robustness", "run_detail", "glossary"]
 XSS_ARCH = "<script>alert(1)</script>"
 XSS_PLUGIN = '<img src=x onerror="window.__xss=1">'
 

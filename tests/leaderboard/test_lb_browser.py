@@ -1,8 +1,10 @@
-"""End to end in real headless Chromium: `arena leaderboard` serves the app, the browser renders the table.
+"""End to end in real headless Chromium at 1600 x 1000: `arena leaderboard` serves the app, the browser renders it.
 
 Chromium is driven through chromedriver's W3C WebDriver HTTP API (stdlib only): Streamlit renders over a
 websocket after the page loads, so a one-shot ``chromium --dump-dom`` snapshots an empty shell; WebDriver lets the
-test wait for the rendered table. Screenshots go to $ARENA_ARTIFACT_DIR (or the test's temp dir).
+test wait for the rendered table. The data grid draws on a canvas, but keeps an accessibility table of the cells in
+view: its column headers are the columns a reader sees without scrolling sideways. A full-page screenshot of every
+page goes to $ARENA_ARTIFACT_DIR (or the test's temp dir).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 from _lb_helpers import XSS_ARCH, seed_small
 
 from arena.export import leaderboard_frame
+from arena.leaderboard.synthetic import seed_database
 from arena.store.engine import open_store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -33,7 +36,8 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                        "chromium-driver; .ci/run installs them)")
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-dev-shm-usage", "--window-size=1400,1000"]
+               "--disable-dev-shm-usage", "--window-size=1600,1000"]
+WIDTH, HEIGHT = 1600, 1000
 
 
 def free_port() -> int:
@@ -82,9 +86,35 @@ class WebDriver:
         path.write_bytes(base64.b64decode(self.call("GET", f"/session/{self.sid}/screenshot")))
         return path
 
+    def full_page(self, path: Path) -> Path:
+        """Grow the window to the page's height (Streamlit scrolls inside its own container), shoot, restore."""
+        height = self.js(FULL_HEIGHT)
+        self.call("POST", f"/session/{self.sid}/window/rect", {"width": WIDTH, "height": min(int(height), 8000)})
+        time.sleep(1.5)  # charts re-layout to the new size
+        try:
+            return self.screenshot(path)
+        finally:
+            self.call("POST", f"/session/{self.sid}/window/rect", {"width": WIDTH, "height": HEIGHT})
+
     def quit(self) -> None:
         self.call("DELETE", f"/session/{self.sid}")
 
+
+FULL_HEIGHT = """
+const m = document.querySelector('[data-testid="stMain"]') || document.querySelector('section.main');
+return (m ? m.scrollHeight : document.body.scrollHeight) + 120;
+"""
+# the grid's accessibility table lists the columns in view; the scroller says whether anything is off to the right
+GRID_COLUMNS = """
+const grid = document.querySelector('[data-testid="stDataFrame"]');
+if (!grid) return null;
+const heads = Array.from(grid.querySelectorAll('th[role="columnheader"]')).map(t => t.innerText.trim());
+const sc = grid.querySelector('.dvn-scroller');
+return {heads: heads, scroll_width: sc ? sc.scrollWidth : null, client_width: sc ? sc.clientWidth : null,
+        left: grid.getBoundingClientRect().left, right: grid.getBoundingClientRect().right, vw: window.innerWidth};
+"""
+CHARTS = "return document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, "\
+         "[data-testid=\"stVegaLiteChart\"] svg').length;"
 
 RENDERED = """
 const q = s => document.querySelectorAll(s);
@@ -93,6 +123,7 @@ return {title: document.title, frames: q('[data-testid="stDataFrame"]').length,
         exceptions: q('[data-testid="stException"]').length,
         h1: Array.from(q('h1')).map(e => e.innerText),
         metrics: Array.from(q('[data-testid="stMetric"]')).map(e => e.innerText),
+        captions: Array.from(q('[data-testid="stCaptionContainer"]')).map(e => e.innerText),
         texts: Array.from(q('[data-testid="stText"]')).map(e => e.innerText),
         codes: Array.from(q('[data-testid="stCode"]')).map(e => e.innerText),
         alerts: Array.from(q('[data-testid="stAlert"]')).map(e => e.innerText),
@@ -102,11 +133,18 @@ return {title: document.title, frames: q('[data-testid="stDataFrame"]').length,
 """
 
 
-@pytest.mark.slow  # ~40 s on the shared 2-core machine (two page loads, torch imported for the run page)
+def seed_board(db: str) -> dict[str, int]:
+    """The small board (hostile plugin row, failed run) plus a 3-point learning-rate grid for the LR page."""
+    ids = seed_small(db)
+    seed_database(db, 5 * 2 * 3 * 3, lrs=(3e-4, 3e-3, 3e-2), seed=7).dispose()
+    return ids
+
+
+@pytest.mark.slow  # ~90 s on the shared 2-core machine (six page loads, torch imported for the run page)
 def test_leaderboard_in_headless_chromium(tmp_path):
     db = f"sqlite:///{tmp_path / 'board.db'}"
-    ids = seed_small(db)
-    expected_rows = len(leaderboard_frame(open_store(db, readonly=True)))
+    ids = seed_board(db)
+    frame = leaderboard_frame(open_store(db, readonly=True), task="nested-parity")
     artifacts = Path(os.environ.get("ARENA_ARTIFACT_DIR") or tmp_path / "artifacts")
     artifacts.mkdir(parents=True, exist_ok=True)
     port, dport = free_port(), free_port()
@@ -128,27 +166,45 @@ def test_leaderboard_in_headless_chromium(tmp_path):
 
         t0 = time.monotonic()
         browser.get(url + "/")
-        page = wait_for(lambda: (r := browser.js(RENDERED)) and r["frames"] and r["metrics"] and r, 90,
+        page = wait_for(lambda: (r := browser.js(RENDERED)) and r["frames"] and r["captions"] and r, 90,
                         "the leaderboard table")
-        print(f"leaderboard rendered in {time.monotonic() - t0:.1f} s")
-        t0 = time.monotonic()
-        shot = browser.screenshot(artifacts / "leaderboard.png")
+        grid = wait_for(lambda: (g := browser.js(GRID_COLUMNS)) and g["heads"] and g, 30, "the grid's columns")
+        print(f"leaderboard rendered in {time.monotonic() - t0:.1f} s; columns in view: {grid['heads']}")
         assert page["title"] == "arena leaderboard" and page["h1"][0].startswith("Leaderboard")
         assert page["frames"] == 1 and page["exceptions"] == 0
-        metrics = {m.split("\n")[0]: m.split("\n")[-1] for m in page["metrics"]}
-        assert metrics["rows"] == str(expected_rows) and metrics["runs"] == "61"
+        assert any(c.startswith(f"{len(frame)} rows from {int(frame['n'].sum())} runs") for c in page["captions"])
+        # rank, score and the three ratios are in view at 1600 px, and so is the column after them (so the last
+        # ratio is not cut at the edge): no sideways scrolling needed to read the ranking
+        heads = grid["heads"]
+        wanted = ["#", "architecture", "accuracy ± std", "per M params", "per GFLOP", "per ms"]
+        assert all(h in heads for h in wanted), heads
+        assert heads.index("per ms") + 1 < len(heads), heads
+        assert grid["right"] <= grid["vw"] and grid["left"] >= 0
+        shot = browser.full_page(artifacts / "leaderboard.png")
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
+        for name in ("pareto", "depth", "lr_robustness", "glossary"):
+            t0 = time.monotonic()
+            browser.get(f"{url}/{name}")
+            page = wait_for(lambda n=name: (r := browser.js(RENDERED)) and r["h1"]
+                            and browser.js(CHARTS) >= (n != "glossary") and r, 90, f"the {name} page")
+            print(f"{name} rendered in {time.monotonic() - t0:.1f} s")
+            assert page["exceptions"] == 0, name
+            browser.full_page(artifacts / f"{name}.png")
+
+        t0 = time.monotonic()
         browser.get(f"{url}/run_detail?run={ids['hostile']}")
         page = wait_for(lambda: (r := browser.js(RENDERED)) and any("alert(1)" in t for t in r["texts"])
                         and any("arena run" in c for c in r["codes"]) and r,
                         90, "the run detail page")
         print(f"run detail rendered in {time.monotonic() - t0:.1f} s")
-        browser.screenshot(artifacts / "run_detail.png")
+        browser.full_page(artifacts / "run_detail.png")
         assert page["exceptions"] == 0
         assert any(XSS_ARCH in t for t in page["texts"])  # shown literally, as text
         assert any(c.strip().startswith("arena run --arch '<script>") for c in page["codes"])
         assert not page["xss"] and page["scripts"] == 0 and page["imgs"] == 0  # and never executed
+        assert {p.name for p in artifacts.glob("*.png")} >= {f"{n}.png" for n in (
+            "leaderboard", "pareto", "depth", "lr_robustness", "run_detail", "glossary")}
     finally:
         if browser is not None:
             try:
