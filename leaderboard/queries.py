@@ -337,15 +337,17 @@ def row_labels(frame: pd.DataFrame) -> pd.Series:
     return label + plugin.map(lambda p: f" ({p})" if isinstance(p, str) and p else "")
 
 
-def metric_rows(engine: Engine, task: str, *, slice_key: str | None = None, splits: Sequence[str] = ()
+def metric_rows(engine: Engine, task: str | None, *, slice_key: str | None = None, splits: Sequence[str] = ()
                 ) -> pd.DataFrame:
-    """Raw metric values of the task's completed runs: run id, split, metric, slice value (``slice_key`` rows, or the
-    whole-split values when None), value."""
+    """Raw metric values of the task's (every task's, for None) completed runs: run id, split, metric, slice value
+    (``slice_key`` rows, or the whole-split values when None), value."""
     cols = ["id", "eval_split", "metric", "slice", "value"]
     if not has_runs_table(engine):
         return pd.DataFrame(columns=cols)
     q = (select(Metric.run_id, Metric.split, Metric.name, Metric.slice_value, Metric.value)
-         .join(Run, Metric.run_id == Run.id).where(Run.status == "completed", Run.task == task))
+         .join(Run, Metric.run_id == Run.id).where(Run.status == "completed"))
+    if task:
+        q = q.where(Run.task == task)
     q = q.where(Metric.slice_key == slice_key) if slice_key else q.where(Metric.slice_key.is_(None))
     if splits:
         q = q.where(Metric.split.in_(list(splits)))
@@ -367,6 +369,11 @@ def depth_curves(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
                 headline_metric=("headline_metric", "first")).reset_index()
     out["row"] = row_labels(out)
     return out[cols]
+
+
+def depth_frame(engine: Engine, task: str | None = None) -> pd.DataFrame:
+    """:func:`depth_curves` straight from a database (every task when ``task`` is None)."""
+    return depth_curves(runs_frame(engine), metric_rows(engine, task, slice_key="depth"))
 
 
 def train_depth(curves: pd.DataFrame) -> float | None:

@@ -45,7 +45,7 @@ def test_reads_while_a_sweep_writes(tmp_path):
         while writer.poll() is None:
             try:
                 frame = leaderboard_frame(reader)
-                depth = queries.metric_rows(reader, "scan-depth", slice_key="depth")
+                depth = queries.depth_frame(reader, "scan-depth")
                 seen.append(int(frame["n"].sum()))
                 assert not depth.empty
             except OperationalError as exc:  # "database is locked" would land here
