@@ -135,14 +135,16 @@ def blank_reasons(frame: pd.DataFrame, axis: str, gate: float, include_task_spec
 
 
 def badges(frame: pd.DataFrame) -> pd.Series:
-    """Per row, the labels a reader needs before trusting it: task-specific, plugin, unverified cost (FLOPs the
-    counter disagrees with for no known reason), mixed hardware; extra ``*_verified``/``isolation`` columns from
-    submissions add their own when present."""
+    """Per row, the labels a reader needs before trusting it: task-specific, plugin, unverified cost (FLOPs only
+    declared by a submission, or FLOPs the counter disagrees with for no known reason), no isolation (a submission
+    that ran without a sandbox), mixed hardware."""
     out: list[list[str]] = [[] for _ in range(len(frame))]
+    none = pd.Series(False, index=frame.index)
     flags = [(frame["task_specific"].fillna(False).astype(bool), "task-specific"),
              (frame["source"].astype(str).eq("plugin"), "plugin"),
-             (frame.get("flops_unverified", pd.Series(False, index=frame.index)).fillna(False).astype(bool),
-              "unverified cost"),
+             (frame.get("flops_unverified", none).fillna(False).astype(bool)
+              | frame.get("flops_status", none).astype(object).eq("declared"), "unverified cost"),
+             (frame.get("isolation", none).astype(object).eq("none"), "no isolation"),
              (frame["hardware"].astype(object).eq("mixed"), "mixed hardware")]
     for mask, label in flags:
         for i in np.flatnonzero(mask.to_numpy()):
@@ -150,7 +152,7 @@ def badges(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=frame.index, dtype=object)
 
 
-BADGES = ["task-specific", "plugin", "unverified cost", "mixed hardware"]
+BADGES = ["task-specific", "plugin", "unverified cost", "no isolation", "mixed hardware"]
 RANK_BY = {"score": "normalized score", "params": "score per M params", "flops": "score per GFLOP",
            "latency": "score per ms"}
 

@@ -57,7 +57,8 @@ st.markdown(r"""
   cell says why: *below gate*, *not measured*, *task-specific* (not ranked unless included), *mixed hardware*.
 - **Badges**: *task-specific* (the architecture has the task's structure built in, e.g. the 164-parameter state
   machine: compare its score, not its efficiency), *plugin* (submitted code, with its name, version and hash),
-  *unverified cost* (the FLOP counter disagrees with the declared FLOPs for no known reason), *mixed hardware*.
+  *unverified cost* (FLOPs only declared by a submission, or the FLOP counter disagrees with them for no
+  known reason), *no isolation* (a submission that ran without a sandbox), *mixed hardware*.
 - **LR robustness**: the share of a learning-rate grid that reaches the gate, and the learning rate chosen on
   validation with its test score (never chosen on the test split).
 - **Pareto**: a row is on the front of a cost axis when no other row of the same task and split is at least as

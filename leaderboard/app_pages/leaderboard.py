@@ -87,10 +87,11 @@ config = {
     "variant_short": text("variant", width=130, help="options that differ from the defaults (select a row for the "
                           "full text)"),
     "badges": st.column_config.MultiselectColumn("badges", options=queries.BADGES, width=120,
-                                                 color=["#d62728", "#1f77b4", "#ff7f0e", "#7f7f7f"],
+                                                 color=["#d62728", "#1f77b4", "#ff7f0e", "#8c564b", "#7f7f7f"],
                                                  help="task-specific: the task's structure is built in; plugin: "
-                                                      "submitted code; unverified cost: the FLOP counter disagrees "
-                                                      "with the declared FLOPs for no known reason"),
+                                                      "submitted code; unverified cost: FLOPs only declared by the "
+                                                      "submission, or the FLOP counter disagrees with them for no "
+                                                      "known reason; no isolation: the submission ran unsandboxed"),
     "n": num("n", width=36, help="completed seeds"),
     "params_total": num("params", width=66), "flops_per_example": num("FLOPs/ex", width=72),
     "latency_p50_ms": num("p50 ms", width=66, help="median over seeds of each run's p50 latency at batch 1; "
