@@ -263,3 +263,18 @@ def test_declared_flops_are_badged_and_left_out_of_the_per_flop_ranking(db_url):
     assert math.isnan(frame.loc["claims", "norm_per_gflop"]) and frame.loc["honest", "norm_per_gflop"] > 0
     assert frame.loc["claims", "norm_per_mparam"] > 0  # parameters are counted by arena: still ranked
     assert "claims (claims.py 1) [FLOPs declared]" in to_markdown(frame.reset_index()).replace("\\", "")
+
+
+def test_only_an_unexplained_flop_disagreement_marks_a_row_unverified(db_url):
+    from arena.leaderboard.queries import badges
+
+    engine = seed_database(db_url, 0)
+    add_run(engine, arch="odd", flops_note="counter/analytic(matmul+attention) = 0.700; DISAGREEMENT > 2% with no "
+                                           "known cause (an analytic formula error, or ops the counter misses)")
+    add_run(engine, arch="lstm-like", flops_note="counter/analytic(matmul+attention) = 0.522; expected: "
+                                                 "FlopCounterMode does not count LSTM")
+    add_run(engine, arch="old", flops_note="counter/analytic(matmul+attention) = 0.522; DISAGREEMENT > 2% (ops the "
+                                           "counter misses, e.g. nn.LSTM/FFT/scan, or an analytic error)")
+    frame = leaderboard_frame(open_store(db_url, readonly=True)).set_index("arch")
+    assert frame["flops_unverified"].to_dict() == {"odd": True, "lstm-like": False, "old": False}
+    assert badges(frame.reset_index()).tolist()[list(frame.index).index("odd")] == ["unverified cost"]

@@ -20,13 +20,17 @@ def main() -> None:
     """Console entry point: ArenaError -> clean message and its exit code, never a traceback."""
     from rich.console import Console
 
+    from arena.store import engine
+
+    from rich.markup import escape
+
+    engine.ON_CREATE.append(lambda path: Console(stderr=True).print(
+        f"[yellow]note:[/] created a new database at {escape(str(path))}", highlight=False))
     try:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
         if isinstance(code, int) and code:
             sys.exit(code)
     except ArenaError as exc:
-        from rich.markup import escape
-
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:

@@ -37,13 +37,23 @@ class RichProgress:
 
     def __exit__(self, *exc: Any) -> None:
         if self.bar:
+            if exc[0] is None:
+                self._finish()
             self.bar.__exit__(*exc)
+
+    def _finish(self) -> None:
+        """Complete the current phase; one without a known total (preparing, measuring) shows done, not 0/?."""
+        if self.bar is None or self.task_id is None:
+            return
+        task = self.bar.tasks[-1]
+        total = task.total if task.total else max(1, int(task.completed))
+        self.bar.update(self.task_id, total=total, completed=total)
+        self.bar.stop_task(self.task_id)
 
     def phase(self, name: str, total: int | None = None) -> None:
         if not self.bar:
             return
-        if self.task_id is not None:
-            self.bar.update(self.task_id, completed=self.bar.tasks[-1].total or 0)
+        self._finish()
         self.task_id = self.bar.add_task(name, total=total, info="")
 
     def advance(self, completed: int, info: dict[str, float] | None = None) -> None:

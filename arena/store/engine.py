@@ -26,8 +26,16 @@ _lock = threading.Lock()
 _migrated: set[str] = set()
 
 
+# called with the path of every SQLite database open_store creates (the CLI prints it: a relative default would
+# otherwise silently start a new, empty database in whatever folder a command runs from)
+ON_CREATE: list = []
+
+
 def resolve_url(url: str | None = None) -> str:
-    return url or os.environ.get("ARENA_DB_URL") or DEFAULT_URL
+    """``url``, else ``$ARENA_DB_URL``, else the default ``results/arena.db`` made absolute (of this folder)."""
+    if url or os.environ.get("ARENA_DB_URL"):
+        return url or os.environ["ARENA_DB_URL"]
+    return f"sqlite:///{(Path.cwd() / _sqlite_path(DEFAULT_URL)).resolve()}"
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -46,16 +54,19 @@ def open_store(url: str | None = None, *, readonly: bool = False, migrate: bool 
         raise StoreError(f"cannot parse database URL {url!r}: {exc}") from None
     backend = parsed.get_backend_name()
     kwargs: dict = {}
+    path, created = None, False
     if backend == "sqlite":
         path = _sqlite_path(url)
         if path is not None:
             if readonly:
                 if not path.exists():
-                    raise StoreError(f"database {path} does not exist (nothing has been recorded yet)")
+                    raise StoreError(f"database {path} does not exist (nothing has been recorded there yet; give "
+                                     "--db URL or set ARENA_DB_URL to read another)")
                 uri = f"file:{path.resolve()}?mode=ro"
                 kwargs["creator"] = lambda: sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                                             check_same_thread=False)
             else:
+                created = not path.exists()
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
@@ -77,6 +88,9 @@ def open_store(url: str | None = None, *, readonly: bool = False, migrate: bool 
         raise StoreError(f"cannot connect to {parsed.render_as_string(hide_password=True)}: {_reason(exc)}") from None
     if migrate and not readonly:
         ensure_schema(engine)
+    if created:
+        for hook in ON_CREATE:
+            hook(path.resolve())
     return engine
 
 
