@@ -95,9 +95,10 @@ def _generate_step(model: Any, prompts: torch.Tensor, n_new: int) -> torch.Tenso
 
 def evaluate_examples(model: torch.nn.Module, task: Task, examples: Sequence[Example], batch_size: int = 64,
                       device: str = "cpu", generate: bool | None = None,
-                      generator: torch.nn.Module | None = None) -> dict[str, Any]:
-    """Metrics and slices for one split. ``generator`` (default: ``model``) is the model greedy generation asks:
-    ``arena submit`` gives a fresh worker there, so a generation pass never follows a teacher-forced one."""
+                      generator: Callable[[Sequence[Example]], list[list[int]]] | None = None) -> dict[str, Any]:
+    """Metrics and slices for one split. ``generator`` (default: :func:`greedy_generate` with ``model``) makes the
+    greedy continuations: ``arena submit`` decodes in the parent against a fresh worker, so a generation pass
+    never follows a teacher-forced one in one process."""
     model.eval()
     tf = teacher_forced(model, examples, batch_size, 0, device)
     per: dict[str, list[float]] = {
@@ -107,7 +108,7 @@ def evaluate_examples(model: torch.nn.Module, task: Task, examples: Sequence[Exa
     }
     generate = task.scoring == "generate" if generate is None else generate
     if generate:
-        gens = greedy_generate(model if generator is None else generator, examples, batch_size, device)
+        gens = greedy_generate(model, examples, batch_size, device) if generator is None else generator(examples)
         per["exact_match"] = [float(g[: len(e.tokens) - e.prompt_len] == list(e.tokens[e.prompt_len :]))
                               for g, e in zip(gens, examples, strict=True)]
     else:

@@ -34,6 +34,8 @@ def submit(
     max_steps: int | None = typer.Option(None, "--max-steps", help="training steps per suite run. Default: 60"),
     seed: int = typer.Option(0, "--seed", help="seed of the model's initialisation and training batches (the data "
                                                "seed is drawn in secret and recorded after scoring). Default: 0"),
+    verify_flops: bool = typer.Option(False, "--verify-flops", help="count FLOPs on arena's side from the model's "
+                                      "exported graph (torch.export; slower); otherwise they stay 'declared'"),
     isolation: str = typer.Option("auto", "--isolation", help="auto (strongest available) | namespaces | uid | none"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON object (the full result) and nothing else"),
 ) -> None:
@@ -60,6 +62,7 @@ def submit(
             err.print(escape(f"submitting {what}, sha256 {src.sha256[:16]}…; limits: {limits['time_limit']:g} s, "
                              f"{limits['memory_limit_mb']} MB per worker"), highlight=False)
         result = sub.submit(target, tasks=task_list, db=db, name=name, command=command, seed=seed, isolation=isolation,
+                            verify_flops=verify_flops,
                             on_event=None if json_out else _print_event, **limits)
     except sub.SubmitInputError as exc:
         if json_out:

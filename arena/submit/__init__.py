@@ -17,6 +17,7 @@ input (missing path, unknown plugin or task, ambiguous choice).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import signal
@@ -72,11 +73,12 @@ class SubmitResult:
 def submit(target: str, *, tasks: list[str] | None = None, db: str | None = None, name: str | None = None,
            time_limit: float = DEFAULT_TIME_LIMIT, memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
            max_steps: int = DEFAULT_MAX_STEPS, command: str | None = None, seed: int = 0,
-           data_seed: int | None = None, isolation: str = "auto",
+           data_seed: int | None = None, isolation: str = "auto", verify_flops: bool = False,
            on_event: Callable[..., None] | None = None) -> SubmitResult:
     """Check a plugin in isolated workers and, if it passes, record the standard suite in ``db``.
 
-    ``data_seed`` (default: a fresh secret) seeds the task data; it is recorded only after scoring. Raises
+    ``data_seed`` (default: a fresh secret) seeds the task data; it is recorded only after scoring.
+    ``verify_flops`` counts the FLOPs of the model's exported graph on arena's side (slower: torch.export). Raises
     :class:`SubmitInputError` for bad input; every other outcome is a :class:`SubmitResult`.
     """
     from arena.store.engine import resolve_url
@@ -97,13 +99,17 @@ def submit(target: str, *, tasks: list[str] | None = None, db: str | None = None
         req, code_path = plugin_request(source, tmp)
         hide, keep = visible_paths(url, code_path)
         # the fork server starts first: its torch import overlaps with the parent's own
-        with Sandbox(time_limit=time_limit, memory_mb=memory_limit_mb, hide=hide, keep=keep,
-                     isolation=isolation) as sandbox:
+        limits = {"time_limit": time_limit, "memory_mb": memory_limit_mb, "hide": hide, "keep": keep}
+        with Sandbox(isolation=isolation, **limits) as sandbox, contextlib.ExitStack() as more:
+            # with namespaces, a second fork server (torch.export preloaded) counts FLOPs beside the scoring
+            exporter = (more.enter_context(Sandbox(isolation="namespaces", warm_export=True, **limits))
+                        if verify_flops and sandbox.mode == "namespaces" else None)
             from arena.submit.flow import Submission
 
             return Submission(source, tasks, url, sandbox, req, code_path, max_steps=max_steps, command=command,
                               seed=seed, data_seed=data_seed if data_seed is not None else secrets.randbelow(2**31),
-                              on_event=on_event or (lambda e: None)).run()
+                              on_event=on_event or (lambda e: None), exporter=exporter,
+                              verify_flops=verify_flops).run()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:

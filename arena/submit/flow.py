@@ -20,8 +20,9 @@ LOG_TAIL = 2000
 class Submission:
     def __init__(self, source: PluginSource, tasks: list[str], url: str, sandbox: Sandbox, req: dict[str, Any],
                  code_path: str, *, max_steps: int, command: str | None, seed: int, data_seed: int,
-                 on_event: Callable[..., None]):
+                 on_event: Callable[..., None], exporter: Sandbox | None = None, verify_flops: bool = False):
         self.source, self.tasks, self.url, self.sb, self.req = source, tasks, url, sandbox, req
+        self.exporter, self.verify_flops = exporter, verify_flops
         self.code_path, self.max_steps, self.command = code_path, max_steps, command
         self.seed, self.data_seed, self.on_event = seed, data_seed, on_event
         self.time_limit, self.memory_mb = sandbox.time_limit, sandbox.memory_mb
@@ -51,7 +52,7 @@ class Submission:
         try:
             result.isolation = sb.mode
             self.emit(event="isolation", mode=sb.mode)
-            runner = SuiteRunner(sb, req, {}, self.emit)
+            runner = SuiteRunner(sb, req, {}, self.emit, exporter=self.exporter, verify_flops=self.verify_flops)
             self.taken = names_taken(self.url)  # while the fork server is still importing torch
             runner.meta = self._load(sb, req, result)
             for task in self.tasks:

@@ -132,16 +132,18 @@ class Sandbox:
     """One submission's zygote and workers. Use as a context manager: leaving it kills everything it started."""
 
     def __init__(self, *, time_limit: float, memory_mb: int, hide: list[str], keep: list[str],
-                 isolation: str = "auto", scratch_mb: int = 256):
+                 isolation: str = "auto", scratch_mb: int = 256, warm_export: bool = False):
         self.time_limit = time_limit
         self.deadline = time.monotonic() + time_limit
         self.memory_mb, self.hide, self.keep, self.scratch_mb = memory_mb, hide, keep, scratch_mb
         self.requested = isolation
+        self.warm_export = warm_export
         self.mode = "none"
         self.uid = os.getuid()
         self.workers: list[Worker] = []
         self.zygote: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
+        self._ctl_lock = threading.Lock()  # workers may be spawned from two threads (namespaces mode only)
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -157,7 +159,7 @@ class Sandbox:
         mine, theirs = socket.socketpair()
         env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV") if k in os.environ}
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", ARENA_NO_PLUGINS="1",
-                   PYTHONNOUSERSITE="1")
+                   PYTHONNOUSERSITE="1", ARENA_ZYGOTE_EXPORT="1" if self.warm_export else "0")
         try:
             self.zygote = subprocess.Popen(
                 [sys.executable, "-m", "arena.submit.zygote", str(theirs.fileno()), str(os.getpid())],
@@ -172,7 +174,7 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
-        for w in self.workers:
+        for w in list(self.workers):
             w.kill()
         if self.ctl is not None:
             try:
@@ -198,14 +200,16 @@ class Sandbox:
         r, w = os.pipe()
         req = {"op": "spawn", "isolation": self.mode, "uid": self.uid, "memory_mb": self.memory_mb,
                "hide": self.hide, "keep": self.keep, "scratch_mb": self.scratch_mb}
-        try:
-            socket.send_fds(self.ctl, [json.dumps(req).encode()], [theirs.fileno(), w])
-        finally:
-            theirs.close()
-            os.close(w)
-        reply = self._ctl_reply()
+        with self._ctl_lock:
+            try:
+                socket.send_fds(self.ctl, [json.dumps(req).encode()], [theirs.fileno(), w])
+            finally:
+                theirs.close()
+                os.close(w)
+            reply = self._ctl_reply()
         worker = Worker(phase, mine, LogTail(r), int(reply["pid"]), int(reply["init_pid"]), self)
-        self.workers.append(worker)
+        with self._ctl_lock:
+            self.workers.append(worker)
         try:
             hello, _ = protocol.recv(mine, 0, self.deadline)
         except protocol.Timeout:

@@ -5,8 +5,8 @@
   secret random position per row are replaced, and requires the logits up to that position to be unchanged. The
   only inputs a teacher-forced pass shows a worker beyond a prompt are the answers themselves, so this is where a
   causality hole would pay; it is checked on the very examples being scored.
-* :class:`GenerateRemote` is the generation proxy: it is given prompts and the tokens the *parent* chose by argmax
-  (greedy decoding is the parent appending tokens and asking again), and returns only the last position.
+* :class:`Generator` is greedy decoding by the parent: it sends prompts and the tokens the *parent* chose by argmax
+  (appending them and asking again, or asking for ``step()`` outputs), and reads one position per row.
 
 Each proxy belongs to one worker, started when first asked, so each pass runs in a fresh process.
 """
@@ -14,12 +14,13 @@ Each proxy belongs to one worker, started when first asked, so each pass runs in
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from arena.api import Example
 from arena.submit import verify
 from arena.submit.sandbox import Worker
 
@@ -77,38 +78,63 @@ class AuditedRemote(Remote):
         return both[:b]
 
 
-class GenerateRemote(Remote):
-    """Generation proxy: only the last position's logits are needed (and fetched). With ``recurrent`` (the
-    architecture declares ``step()``), a call that extends the previous one by one token sends just that token
-    (the worker keeps the decoding state of this batch); any other call starts again from the prompts."""
+class Generator(Remote):
+    """Greedy decoding driven by the parent, all examples of a chunk in lockstep: at every step each row gets its
+    next prompt token or the token the parent chose by argmax, and one request serves the whole chunk. With
+    ``recurrent`` (the architecture declares ``step()``) the worker keeps the chunk's decoding state and receives
+    one token per row; otherwise it gets the sequences so far and returns the logits at each row's last position.
+    The worker never sees anything but prompts and the parent's own choices."""
 
-    def __init__(self, start: Callable[[], Worker], vocab: int, what: str, recurrent: bool = False):
+    def __init__(self, start: Callable[[], Worker], vocab: int, what: str, recurrent: bool, batch_size: int):
         super().__init__(start, vocab, what)
-        self.recurrent = recurrent
-        self.prev: torch.Tensor | None = None
+        self.recurrent, self.batch_size = recurrent, batch_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.recurrent:
-            return self.ask(x, last=True)
-        x = x.to(torch.int64).contiguous()
-        extends = (self.prev is not None and x.shape[0] == self.prev.shape[0]
-                   and x.shape[1] == self.prev.shape[1] + 1 and torch.equal(x[:, :-1], self.prev))
-        self.prev = x
-        if extends:
-            return self._step("gen_step", x[:, -1].contiguous(), x.shape)
-        return self._step("gen_start", x, x.shape)
+    def __call__(self, examples: Sequence[Example]) -> list[list[int]]:
+        out: list[list[int]] = []
+        for s in range(0, len(examples), self.batch_size):
+            chunk = examples[s:s + self.batch_size]
+            prompts = [list(e.tokens[: e.prompt_len]) for e in chunk]
+            need = [len(e.tokens) - e.prompt_len for e in chunk]
+            out += self._recurrent(prompts, need) if self.recurrent else self._full(prompts, need)
+        return out
 
-    def _step(self, op: str, payload: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    def _full(self, prompts: list[list[int]], need: list[int]) -> list[list[int]]:
+        gens: list[list[int]] = [[] for _ in prompts]
+        while any(len(g) < n for g, n in zip(gens, need, strict=True)):
+            seqs = [p + g for p, g in zip(prompts, gens, strict=True)]
+            x = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)  # right padding: causal models ignore it
+            for i, q in enumerate(seqs):
+                x[i, : len(q)] = torch.tensor(q)
+            nxt = self._request("predict", x, {"positions": [len(q) - 1 for q in seqs]}).argmax(-1)
+            for i, g in enumerate(gens):
+                if len(g) < need[i]:
+                    g.append(int(nxt[i]))
+        return gens
+
+    def _recurrent(self, prompts: list[list[int]], need: list[int]) -> list[list[int]]:
+        gens: list[list[int]] = [[] for _ in prompts]
+        steps = max(len(p) + n - 1 for p, n in zip(prompts, need, strict=True))
+        for t in range(steps):
+            col = torch.tensor([(p[t] if t < len(p) else g[t - len(p)]) if t < len(p) + len(g) else 0
+                                for p, g in zip(prompts, gens, strict=True)], dtype=torch.long)
+            nxt = self._request("gen_start" if t == 0 else "gen_step", col.view(-1, 1) if t == 0 else col, {}).argmax(-1)
+            for i, (p, g) in enumerate(zip(prompts, gens, strict=True)):
+                if t >= len(p) - 1 and len(g) < need[i]:
+                    g.append(int(nxt[i]))
+        return gens
+
+    def _request(self, op: str, x: torch.Tensor, extra: dict[str, Any]) -> torch.Tensor:
+        """(B, V) logits for one step of every row, size-checked before they are read."""
         if self.worker is None:
             self.worker = self._start()
-        b = shape[0]
-        n = b * self.vocab
-        _, data = self.worker.call({"op": op, "shape": list(shape)}, payload.numpy().tobytes(), max_reply=4 * n)
+        b, n = x.shape[0], x.shape[0] * self.vocab
+        _, data = self.worker.call({"op": op, "shape": list(x.shape), **extra}, x.contiguous().numpy().tobytes(),
+                                   max_reply=4 * n)
         if len(data) != 4 * n:
-            raise verify.Rejected("shape", f"{self.what}: expected step logits of shape {(b, self.vocab)}")
+            raise verify.Rejected("shape", f"{self.what}: expected logits of shape {(b, 1, self.vocab)}")
         y = torch.frombuffer(data, dtype=torch.float32).view(b, 1, self.vocab)
         verify.check_logits(y, (b, 1, self.vocab), self.what)
-        return y
+        return y[:, 0]
 
 
 def parent_latency(remote: Remote, tokens: list[int] | tuple[int, ...], batch: int, min_run_time: float) -> dict[str, Any]:

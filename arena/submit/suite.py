@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,10 +22,11 @@ from typing import Any
 import torch
 
 from arena.spec import LatencyConfig, RunSpec, TrainConfig, run_config
-from arena.submit import score, verify
+from arena.submit import sandbox, score, verify
 from arena.submit.sandbox import Sandbox, Worker
 
 SUITE_TASK_OVERRIDES = {"n_train": 512, "n_val": 32, "n_test": 32, "n_test_per_depth": 16}
+FLOPS_LENGTH = 16  # the sequence length the exported graph is counted at (export time grows with the graph)
 WEIGHTS_LIMIT = 1 << 28  # the largest weights file the parent will read (256 MB; the suite's models are ~100 KB)
 
 
@@ -53,8 +55,10 @@ class SuiteRunner:
     """Drives the workers for every task of one submission (the sandbox and the loaded plugin are shared)."""
 
     def __init__(self, sandbox: Sandbox, plugin: dict[str, Any], meta: dict[str, Any],
-                 emit: Callable[..., None]):
+                 emit: Callable[..., None], exporter: Sandbox | None = None, verify_flops: bool = False):
         self.sb, self.plugin, self.meta, self.emit = sandbox, plugin, meta, emit
+        self.exporter = exporter  # a second fork server for the FLOPs count (namespaces only), or None
+        self.verify = verify_flops
         self.checks: list[dict[str, Any]] = []
         self.workers = 0
         self.ref: torch.Tensor | None = None
@@ -63,9 +67,9 @@ class SuiteRunner:
         self.checks.append({"name": name, "ok": True, "detail": detail, "by": "parent"})
         self.emit(event="check", name=name, ok=True, detail=detail)
 
-    def worker(self, phase: str) -> Worker:
+    def worker(self, phase: str, sb: Sandbox | None = None) -> Worker:
         self.emit(event="stage", stage=phase)
-        w = self.sb.spawn(phase)
+        w = (sb or self.sb).spawn(phase)
         self.workers += 1
         w.call({"op": "load", "plugin": self.plugin}, max_reply=0)
         return w
@@ -102,9 +106,9 @@ class SuiteRunner:
         return trained, counted, {"train_seconds": seconds, "memory_mb": memory, "curve_reported_by_worker": curve}
 
     def loaded(self, phase: str, req: dict[str, Any], trained: verify.Weights, vocab: int,
-               probe: torch.Tensor, ref: torch.Tensor | None) -> Worker:
+               probe: torch.Tensor, ref: torch.Tensor | None, sb: Sandbox | None = None) -> Worker:
         """A fresh worker with the trained weights, whose answer to the probe batch must equal ``ref``."""
-        w = self.worker(phase)
+        w = self.worker(phase, sb)
         w.call({"op": "load_weights", "shape": req["shape"], "arch_config": req["arch_config"],
                 "aliases": trained.aliases}, trained.blob, max_reply=0)
         got = score.Remote(lambda: w, vocab, phase).ask(probe)
@@ -120,6 +124,77 @@ class SuiteRunner:
             raise verify.Rejected("determinism", f"the same weights give different logits in two processes "
                                   f"(max difference {diff:.3g} on a probe batch, {phase})")
         return w
+
+    def verify_flops(self, req: dict[str, Any], trained: verify.Weights, vocab: int, seq_len: int,
+                     per_token: float | None, probe: torch.Tensor) -> dict[str, Any]:
+        """Arena's own FLOP count of the model's exported graph at ``seq_len`` tokens, replayed by a clean worker (no
+        plugin code) whose output must equal the plugin's logits; ``verified`` only within 5 % of the declaration
+        (``per_token`` at that length): the declared formula is checked, then used at the run's own length."""
+        from arena.submit import flops as fl
+
+        if not per_token:
+            return {"status": "declared", "note": "no FLOPs declared", "counted": None}
+        x = torch.randint(1, vocab, (1, seq_len), generator=torch.Generator().manual_seed(secrets.randbits(62)))
+        w = self.loaded("exporting the graph", req, trained, vocab, probe, self.ref, self.exporter)
+        try:
+            head, blob = w.call({"op": "export", "shape": [1, seq_len]}, x.numpy().tobytes(), max_reply=1 << 26)
+            parts = [int(n) for n in head.get("parts", [])][:2]
+            graph, constants = bytes(blob[: parts[0]]), bytes(blob[parts[0]: parts[0] + parts[1]])
+            theirs = score.Remote(lambda: w, vocab, "exporting the graph").ask(x)
+        except sandbox.WorkerError as exc:
+            return {"status": "declared", "counted": None,
+                    "note": f"declared by the plugin; its graph could not be exported ({exc.detail[:200]})"}
+        finally:
+            w.kill()
+        c = (self.exporter or self.sb).spawn("counting FLOPs (a clean worker that never loads plugin code)")
+        self.workers += 1
+        body = [graph, constants, trained.blob, x.numpy().tobytes()]
+        try:
+            got, out = c.call({"op": "count", "parts": [len(p) for p in body], "shape": [1, seq_len],
+                               "aliases": trained.aliases}, b"".join(body), max_reply=4 * seq_len * vocab)
+        except sandbox.WorkerError as exc:
+            return {"status": "declared", "counted": None,
+                    "note": f"declared by the plugin; arena could not replay its graph ({exc.detail[:200]})"}
+        finally:
+            c.kill()
+        counts = {k: float(v) for k, v in (got.get("counts") or {}).items()}
+        if len(out) != 4 * seq_len * vocab or not torch.allclose(
+                torch.frombuffer(out, dtype=torch.float32).view(1, -1, vocab), theirs, atol=1e-4, rtol=1e-4):
+            return {"status": "declared", "counted": None,
+                    "note": "declared by the plugin; its exported graph does not compute its logits"}
+        status, why = fl.judge(counts["total"], per_token * seq_len)
+        self.check("flops", f"{status} at {seq_len} tokens: {why}")
+        return {"status": status, "counted": counts["total"], "counts": counts, "declared": per_token * seq_len,
+                "length": seq_len, "note": f"{status} at {seq_len} tokens: {why}"}
+
+    def flops_in_background(self, *args: Any) -> Callable[[], dict[str, Any]]:
+        """Run :meth:`verify_flops` beside the scoring (its workers are separate namespaces, so they cannot talk
+        to the scoring workers); returns a function that waits for the result. Sequential without namespaces."""
+        if not self.verify:
+            skipped = {"status": "declared", "counted": None,
+                       "note": "declared by the plugin; not verified (arena submit --verify-flops counts it)"}
+            return lambda: skipped
+        if self.exporter is None:
+            result = self.verify_flops(*args)
+            return lambda: result
+        box: dict[str, Any] = {}
+
+        def go() -> None:
+            try:
+                box["result"] = self.verify_flops(*args)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=go, daemon=True)
+        thread.start()
+
+        def wait() -> dict[str, Any]:
+            thread.join()
+            if "error" in box:
+                raise box["error"]
+            return box["result"]
+
+        return wait
 
     def run(self, spec: RunSpec, source: dict[str, Any], command: str | None) -> tuple[dict, dict, dict]:
         """Train, check and score one task; returns (identity, payload, report) for :mod:`arena.submit.record`."""
@@ -137,8 +212,9 @@ class SuiteRunner:
         eval_lens = [len(e.tokens) - 1 for s in task.eval_splits for e in task.splits[s]]
         seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else max_len
         w = self.worker("resolve")
+        flops_len = max(2, min(seq_len, FLOPS_LENGTH))
         res, _ = w.call({"op": "resolve", "size": spec.size, "vocab_size": vocab, "max_seq_len": max_len,
-                         "seq_len": seq_len}, max_reply=0)
+                         "seq_len": seq_len, "flops_lengths": [flops_len]}, max_reply=0)
         w.kill()
         d_model, n_layers = _int(res.get("d_model"), "d_model", 4096), _int(res.get("n_layers"), "n_layers", 64)
         arch_cfg = res.get("arch_config") if isinstance(res.get("arch_config"), dict) else {}
@@ -166,15 +242,19 @@ class SuiteRunner:
         inside, _ = w.call({"op": "time", "tokens": list(sample), "batch": spec.latency.batch,
                             "min_run_time": spec.latency.min_run_time}, max_reply=0)
         w.kill()
+        # after the latency timing (which must not share the machine with our own workers), beside the scoring
+        flops_wait = self.flops_in_background(req, trained, vocab, flops_len,
+                                              _declared_total((res.get("flops_at") or {}).get(str(flops_len))), probe)
+        per_token = _declared_total(res.get("flops"))
         results, audit = {}, {"audited_examples": 0, "max_change": 0.0}
         for split in task.eval_splits:
             exs = task.splits[split][: spec.train.max_eval_examples]
             tf = score.AuditedRemote(lambda s=split: self.loaded(f"scoring {s} (teacher-forced)", req, trained,
                                                                   vocab, probe, ref), vocab, f"scoring {split}",
                                      secrets.randbits(62))
-            gn = score.GenerateRemote(lambda s=split, tf=tf: (tf.close(), self.loaded(
+            gn = score.Generator(lambda s=split, tf=tf: (tf.close(), self.loaded(
                 f"scoring {s} (generation)", req, trained, vocab, probe, ref))[1], vocab, f"generating {split}",
-                recurrent=bool(self.meta.get("supports_step")))
+                recurrent=bool(self.meta.get("supports_step")), batch_size=spec.train.eval_batch_size)
             try:
                 if task.scoring == "custom":
                     results[split] = task.evaluate(tf, split, "cpu")
@@ -185,11 +265,11 @@ class SuiteRunner:
                 gn.close()
             audit["audited_examples"] += tf.audited
             audit["max_change"] = max(audit["max_change"], tf.max_change)
+        flops_check = flops_wait()
         self.check("causality while scoring", f"{audit['audited_examples']} scored examples re-asked with their "
                    f"future replaced; max change {audit['max_change']:.1e}")
         score_v = results.get(head, {}).get("metrics", {}).get(task.metric)
         flops = res.get("flops") if isinstance(res.get("flops"), dict) else None
-        per_token = float(sum(float(v) for v in flops.values())) if flops else None
         seen = tokens_seen(train_set, spec.train.batch_size, spec.train.max_steps, spec.seed)
         config, config_hash = run_config(spec, arch_cfg, task_cfg.model_dump(mode="json"),
                                          _shape(shape), task.split, _int(self.meta["version"], "version"),
@@ -202,8 +282,9 @@ class SuiteRunner:
             "params_active": _int(declared.get("active", counted), "active params"),
             "state_size": _int(res.get("state_size", 0), "state size"),
             "flops_forward_per_token": per_token, "flops_forward_per_example": per_token * seq_len if flops else None,
-            "flops_train_total": 3.0 * per_token * seen if flops else None, "flops_counted_per_example": None,
-            "flops_note": "declared by the plugin; not verified by the parent", "flops_status": "declared",
+            "flops_train_total": 3.0 * per_token * seen if flops else None,
+            "flops_counted_per_example": None, "flops_note": flops_check["note"],
+            "flops_status": flops_check["status"],
             "isolation": self.sb.mode,
             "latency_p50_ms": lat["p50_ms"], "latency_p90_ms": lat["p90_ms"], "latency_batch": lat["batch"],
             "throughput_per_s": lat["throughput_per_s"], "threads": 1, "memory_mb": trainfo["memory_mb"],
@@ -212,7 +293,8 @@ class SuiteRunner:
             "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": record.hardware_info(),
         }
         submission = {"isolation": self.sb.mode, "data_seed": spec.data_seed, "seed": spec.seed,
-                      "params_status": "verified", "flops_status": "declared", "state_size_status": "declared",
+                      "params_status": "verified", "flops_status": flops_check["status"], "flops": flops_check,
+                      "state_size_status": "declared",
                       "latency_in_worker": _floats(inside.get("latency")), "latency_timed_by": lat["timed_by"],
                       "causality": {"probes": probes, "scoring_audit": audit}, "workers": self.workers,
                       "memory_measured_by": "parent (/proc VmHWM of the training worker)"}
@@ -230,6 +312,15 @@ class SuiteRunner:
                    "provenance": record.provenance(command)}
         return ident, payload, {"task": task_spec.name, "split": task.split, "metric": task.metric,
                                 "score": score_v, "params": counted, "config_hash": config_hash}
+
+
+def _declared_total(flops: Any) -> float | None:
+    if not isinstance(flops, dict):
+        return None
+    try:
+        return float(sum(float(v) for v in flops.values()))
+    except (TypeError, ValueError):
+        return None
 
 
 def _int(v: Any, what: str, hi: int = 1 << 62) -> int:

@@ -156,7 +156,8 @@ def op_resolve(state: dict[str, Any], h: dict[str, Any], _: bytes) -> tuple[dict
                        max_seq_len=h["max_seq_len"])
     return {"arch_config": cfg.model_dump(mode="json"), "d_model": preset.d_model, "n_layers": preset.n_layers,
             "params": analytic_params(spec, shape, cfg), "flops": analytic_flops(spec, shape, cfg, h["seq_len"]),
-            "state_size": analytic_state_size(spec, shape, cfg, h["seq_len"])}, b""
+            "state_size": analytic_state_size(spec, shape, cfg, h["seq_len"]),
+            "flops_at": {str(n): analytic_flops(spec, shape, cfg, int(n)) for n in h.get("flops_lengths", [])}}, b""
 
 
 def _build(state: dict[str, Any], h: dict[str, Any]) -> torch.nn.Module:
@@ -231,6 +232,8 @@ def op_predict(state: dict[str, Any], h: dict[str, Any], payload: bytes) -> tupl
     y = state["model"](x)
     if h.get("last"):
         y = y[:, -1:]
+    elif h.get("positions") is not None:  # one position per row (the parent's lockstep decoding)
+        y = y[torch.arange(b), torch.tensor(h["positions"], dtype=torch.long)].unsqueeze(1)
     y = y.float().contiguous()
     return {"shape": list(y.shape)}, y.numpy().tobytes()
 
@@ -241,7 +244,7 @@ def op_gen_start(state: dict[str, Any], h: dict[str, Any], payload: bytes) -> tu
     b, t = h["shape"]
     x = torch.frombuffer(bytearray(payload), dtype=torch.int64).view(b, t)
     model = state["model"]
-    st = model.init_state(b)
+    st = model.init_state(b)  # a new chunk: a fresh state
     logits = None
     for i in range(t):
         logits, st = model.step(x[:, i], st)
@@ -259,6 +262,42 @@ def op_gen_step(state: dict[str, Any], h: dict[str, Any], payload: bytes) -> tup
     return {"shape": list(y.shape)}, y.numpy().tobytes()
 
 
+def _parts(h: dict[str, Any], payload: bytes) -> list[bytes]:
+    out, at = [], 0
+    for n in h["parts"]:
+        out.append(bytes(payload[at:at + n]))
+        at += n
+    return out
+
+
+def op_export(state: dict[str, Any], h: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
+    """The model's forward graph at one input shape, as JSON plus its tensor constants (see arena.submit.flops)."""
+    from arena.submit.flops import dumps, export_graph
+
+    b, t = h["shape"]
+    x = torch.frombuffer(bytearray(payload), dtype=torch.int64).view(b, t)
+    graph, constants = export_graph(state["model"], x)
+    parts = [dumps(graph), save_safetensors(constants) if constants else b""]
+    return {"parts": [len(p) for p in parts]}, b"".join(parts)
+
+
+def op_count(state: dict[str, Any], h: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
+    """Replay an exported graph and count its FLOPs. Sent to a clean worker that never loaded the plugin."""
+    from arena.submit.flops import run_graph
+
+    if "spec" in state:
+        raise Rejected("flops", "a worker that loaded plugin code cannot count FLOPs")
+    graph, constants, weights, x = _parts(h, payload)
+    sd = load_safetensors(weights)
+    for alias, target in h.get("aliases", {}).items():
+        sd[alias] = sd[target]
+    b, t = h["shape"]
+    y, counts = run_graph(json.loads(graph), sd, load_safetensors(constants) if constants else {},
+                          torch.frombuffer(bytearray(x), dtype=torch.int64).view(b, t))
+    y = y.float().contiguous()
+    return {"counts": counts, "shape": list(y.shape)}, y.numpy().tobytes()
+
+
 def op_time(state: dict[str, Any], h: dict[str, Any], _: bytes) -> tuple[dict[str, Any], bytes]:
     from arena.measure.latency import measure_latency
 
@@ -272,4 +311,4 @@ def op_bye(state: dict[str, Any], h: dict[str, Any], _: bytes) -> tuple[dict[str
 
 OPS = {"load": op_load, "conform": op_conform, "resolve": op_resolve, "build": op_build, "train": op_train,
        "load_weights": op_load_weights, "predict": op_predict, "gen_start": op_gen_start, "gen_step": op_gen_step,
-       "time": op_time, "bye": op_bye}
+       "export": op_export, "count": op_count, "time": op_time, "bye": op_bye}

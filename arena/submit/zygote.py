@@ -86,11 +86,19 @@ def serve(ctl_fd: int, parent_pid: int) -> int:
     import arena.measure.latency  # noqa: F401
     import arena.registry  # noqa: F401
     import arena.spec  # noqa: F401
+    import arena.submit.flops  # noqa: F401
     import arena.submit.worker  # noqa: F401
     import arena.testing  # noqa: F401
     import arena.train  # noqa: F401
 
     torch.set_num_threads(1)
+    if os.environ.get("ARENA_ZYGOTE_EXPORT") == "1":  # the FLOPs zygote: torch.export imported and warmed up once
+        import torch.export
+
+        try:
+            torch.export.export(torch.nn.Linear(2, 2), (torch.zeros(1, 2),), strict=False)
+        except Exception:  # noqa: BLE001 - only a warm-up; a real export reports its own error
+            pass
     ctl = socket.socket(fileno=ctl_fd)
     os.write(1, b"")
     while True:

@@ -171,7 +171,8 @@ def _cli_submit(path: Path, db: Path) -> subprocess.Popen:
     code = "import sys; from arena.cli import main; sys.argv[0] = 'arena'; main()"
     return subprocess.Popen([sys.executable, "-c", code, "submit", str(path), "--db", f"sqlite:///{db}",
                              "--tasks", "counter-chain", "--max-steps", "3", "--time-limit", "300"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONFAULTHANDLER="1"))
 
 
 def _interrupt_leaves_nothing(tmp_path, sig: int) -> None:
@@ -182,8 +183,10 @@ def _interrupt_leaves_nothing(tmp_path, sig: int) -> None:
         end = time.monotonic() + 240
         while not marker_pids() and time.monotonic() < end and proc.poll() is None:
             time.sleep(0.2)
-        assert marker_pids(), ("the hostile daemon never started: "
-                               + (proc.stderr.read()[-2000:] if proc.poll() is not None else "still running"))
+        if not marker_pids() and proc.poll() is None:  # where is it stuck? (faulthandler prints on SIGABRT)
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=30)
+        assert marker_pids(), f"the hostile daemon never started: {proc.stderr.read()[-3000:]}"
         time.sleep(1.0)  # let the hang begin
         proc.send_signal(sig)
         proc.wait(timeout=60)
@@ -310,14 +313,23 @@ def test_per_process_noise_fails_determinism(tmp_path):
 
 @pytest.mark.slow
 def test_hidden_flops_are_declared_and_do_not_rank(tmp_path):
-    """Slow: one accepted submission (~30 s)."""
+    """Slow: two accepted submissions with --verify-flops (~2 min): arena's own count of the exported graph sees
+    the broadcast multiply + sum and disagrees with the declaration; an honest file is verified."""
     from arena.export import leaderboard_frame, to_markdown
 
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    result = submit(str(HOSTILE / "hidden_flops.py"), db=url, tasks=["counter-chain"], max_steps=3)
+    result = submit(str(HOSTILE / "hidden_flops.py"), db=url, tasks=["counter-chain"], max_steps=3,
+                    verify_flops=True)
     assert result.ok, result.message
     [row] = assert_no_forgery(url, HOSTILE / "hidden_flops.py", "hidden-flops")
     assert row.flops_status == "declared" and row.extra["submission"]["state_size_status"] == "declared"
+    assert "outside 5%" in row.flops_note, row.flops_note
+    assert row.extra["submission"]["flops"]["counted"] > 1.5 * row.extra["submission"]["flops"]["declared"]
+    honest_url = f"sqlite:///{tmp_path / 'b.db'}"
+    honest = submit(str(HERE / "good_shift.py"), db=honest_url, tasks=["counter-chain"], max_steps=3,
+                    verify_flops=True)
+    assert honest.ok, honest.message
+    assert rows(honest_url)[0].flops_status == "verified", rows(honest_url)[0].flops_note
     frame = leaderboard_frame(open_store(url, readonly=True), gate=0.0)
     assert frame["norm_per_gflop"].isna().all()
     assert "[FLOPs declared]" in to_markdown(frame).replace("\\", "")
@@ -334,3 +346,38 @@ def test_resubmitting_the_same_bytes_is_the_same_run(tmp_path):
     assert again.duplicates[0]["run_id"] == first.runs[0]["run_id"]
     assert "not a new replicate" in again.message
     assert len(rows(url)) == 1
+
+
+@pytest.mark.slow
+def test_uid_isolation_alone_still_protects_the_database_and_kills_everything(tmp_path):
+    """Slow: one accepted submission without namespaces (~40 s): the fresh uid cannot write the parent's files,
+    and every process of that uid is killed after each phase."""
+    if os.geteuid() != 0:
+        pytest.skip("uid isolation needs root")
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    db = folder / "arena.db"
+    url = f"sqlite:///{db}"
+    rows(url)
+    path = escape_plugin(folder, db)
+    result = submit(str(path), db=url, tasks=["counter-chain"], max_steps=3, isolation="uid")
+    assert result.ok and result.isolation == "uid", result.message
+    [row] = assert_no_forgery(url, path, "escape-fs")
+    assert row.isolation == "uid"
+    for d in (folder, Path.cwd(), Path.home(), HERE):
+        assert not (d / ESCAPE_MARK).exists(), d
+    assert marker_pids() == []
+
+
+@pytest.mark.slow
+def test_no_isolation_is_said_loudly_and_recorded(tmp_path):
+    """Slow: one accepted submission through the CLI with --isolation none (~40 s)."""
+    code = "import sys; from arena.cli import main; sys.argv[0] = 'arena'; main()"
+    db = tmp_path / "a.db"
+    proc = subprocess.run([sys.executable, "-c", code, "submit", str(HERE / "good_shift.py"), "--db", f"sqlite:///{db}",
+                           "--tasks", "counter-chain", "--max-steps", "3", "--isolation", "none"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING: no OS isolation" in proc.stderr and "isolation: none" in proc.stdout
+    [row] = rows(f"sqlite:///{db}")
+    assert row.isolation == "none"
