@@ -9,7 +9,7 @@ from typing import Any
 from arena.submit import SubmitResult, record
 from arena.submit.protocol import ProtocolError
 from arena.submit.resolve import PluginSource, check_name, names_taken
-from arena.submit.sandbox import PhaseTimeout, Sandbox, WorkerError
+from arena.submit.sandbox import PhaseTimeout, Sandbox, WorkerError, printable
 from arena.submit.suite import SuiteRunner, suite_spec
 from arena.submit.verify import Rejected
 
@@ -101,7 +101,7 @@ class Submission:
         can only fail the plugin; passing them proves nothing the parent relies on)."""
         w = sb.spawn("loading")
         meta, _ = w.call({"op": "load", "plugin": req}, max_reply=0)
-        meta = {k: (v[:200] if isinstance(v, str) else v) for k, v in meta.items()}
+        meta = {k: (printable(v[:200]) if isinstance(v, str) else v) for k, v in meta.items()}
         result.arch, result.loaded_from = meta.get("name"), meta.get("file")
         if self.source.kind == "file":
             self.plugin["version"] = str(meta.get("plugin_version"))[:64]
@@ -116,8 +116,9 @@ class Submission:
         self.emit(event="stage", stage="conformance (the plugin's own checks, in the worker)")
         reply, _ = w.call({"op": "conform"}, max_reply=0)
         w.kill()
-        checks = [{"name": str(c.get("name"))[:80], "ok": bool(c.get("ok")), "detail": str(c.get("detail"))[:500],
-                   "by": "worker"} for c in reply.get("checks", []) if isinstance(c, dict)]
+        checks = [{"name": printable(str(c.get("name"))[:80]), "ok": bool(c.get("ok")),
+                   "detail": printable(str(c.get("detail"))[:500]), "by": "worker"}
+                  for c in (reply.get("checks") if isinstance(reply.get("checks"), list) else []) if isinstance(c, dict)]
         for c in checks:
             self.emit(event="check", **c)
         result.checks = checks

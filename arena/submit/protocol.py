@@ -65,7 +65,7 @@ def recv(sock: socket.socket, max_payload: int, deadline: float | None = None) -
         raise ProtocolError(f"frame payload of {n_payload} bytes exceeds the {max_payload}-byte limit of this reply")
     try:
         header = json.loads(bytes(_read_exact(sock, n_head, deadline)))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError("frame header is not JSON") from None
     if not isinstance(header, dict):
         raise ProtocolError("frame header is not a JSON object")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import select
 import signal
@@ -28,6 +29,12 @@ from typing import Any
 from arena.submit import protocol
 
 LOG_LIMIT = 1 << 20  # keep the last 1 MB of a worker's output
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+
+
+def printable(text: str) -> str:
+    """A worker's text with control characters (terminal escape sequences) replaced, safe to print."""
+    return _CONTROL.sub("?", text)
 ISOLATION_MODES = ("namespaces", "uid", "none")
 
 
@@ -73,7 +80,7 @@ class LogTail:
         self._thread.join(timeout)
 
     def text(self) -> str:
-        return self.buf.decode(errors="replace")
+        return printable(self.buf.decode(errors="replace"))
 
 
 @dataclass
@@ -107,7 +114,8 @@ class Worker:
         if err is not None:
             if not isinstance(err, dict):
                 err = {"detail": str(err)}
-            raise WorkerError(str(err.get("check") or header.get("op"))[:80], str(err.get("detail"))[:2000],
+            raise WorkerError(printable(str(err.get("check") or header.get("op"))[:80]),
+                              printable(str(err.get("detail"))[:2000]),
                               2 if err.get("exit_code") == 2 else 1)
         return reply, data
 
@@ -151,7 +159,8 @@ class Sandbox:
 
         root = os.geteuid() == 0
         if self.requested == "auto":
-            self.mode = "namespaces" if isolation.namespaces_available() else ("uid" if root else "none")
+            self.mode = ("namespaces" if isolation.namespaces_available()
+                         else "uid" if root and _python_readable_by_others() else "none")
         else:
             self.mode = self.requested
         if root and self.mode != "none":
@@ -255,6 +264,15 @@ class Sandbox:
             time.sleep(0.005)
         w.sock.close()
         w.log.join()
+
+
+def _python_readable_by_others() -> bool:
+    """A worker under a fresh uid (without a mount namespace to bind it back) can read the Python installation."""
+    import stat
+    from pathlib import Path
+
+    base = Path(sys.base_prefix).resolve()
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [base, *base.parents])
 
 
 def _alive(pid: int) -> bool:

@@ -219,8 +219,9 @@ class SuiteRunner:
         d_model, n_layers = _int(res.get("d_model"), "d_model", 4096), _int(res.get("n_layers"), "n_layers", 64)
         arch_cfg = res.get("arch_config") if isinstance(res.get("arch_config"), dict) else {}
         shape = {"vocab_size": vocab, "d_model": d_model, "n_layers": n_layers, "max_seq_len": max_len}
+        res = {k: (v if isinstance(v, dict) or k not in ("params", "flops_at") else {}) for k, v in res.items()}
         req = {"shape": shape, "arch_config": arch_cfg, "seed": spec.seed,
-               "declared_params": (res.get("params") or {}).get("total")}
+               "declared_params": res.get("params", {}).get("total")}
         init, built = self.build(req)
         train_set = task.splits["train"]
         trained, counted, trainfo = self.train(
@@ -244,7 +245,7 @@ class SuiteRunner:
         w.kill()
         # after the latency timing (which must not share the machine with our own workers), beside the scoring
         flops_wait = self.flops_in_background(req, trained, vocab, flops_len,
-                                              _declared_total((res.get("flops_at") or {}).get(str(flops_len))), probe)
+                                              _declared_total(res.get("flops_at", {}).get(str(flops_len))), probe)
         per_token = _declared_total(res.get("flops"))
         results, audit = {}, {"audited_examples": 0, "max_change": 0.0}
         for split in task.eval_splits:
@@ -274,7 +275,7 @@ class SuiteRunner:
         config, config_hash = run_config(spec, arch_cfg, task_cfg.model_dump(mode="json"),
                                          _shape(shape), task.split, _int(self.meta["version"], "version"),
                                          task_spec.version, source["sha256"])
-        declared = res.get("params") or {}
+        declared = res.get("params", {})
         fields = {
             "step": spec.train.max_steps, "params_total": counted,
             "params_embedding": _int(declared.get("embedding", 0), "embedding params"),

@@ -350,10 +350,21 @@ def test_resubmitting_the_same_bytes_is_the_same_run(tmp_path):
 
 @pytest.mark.slow
 def test_uid_isolation_alone_still_protects_the_database_and_kills_everything(tmp_path):
-    """Slow: one accepted submission without namespaces (~40 s): the fresh uid cannot write the parent's files,
-    and every process of that uid is killed after each phase."""
+    """Slow: two submissions without namespaces (~1.5 min): the fresh uid cannot write the parent's files, and
+    every process of that uid is killed after each phase. Skipped where the Python installation is not readable by
+    other users (e.g. under /root): there uid isolation cannot run a plugin at all."""
     if os.geteuid() != 0:
         pytest.skip("uid isolation needs root")
+    import stat
+
+    base = Path(sys.base_prefix).resolve()
+    if not all(p.stat().st_mode & stat.S_IXOTH for p in [base, *base.parents]):
+        pytest.skip(f"the Python installation ({base}) is not readable by other users, so a worker under a fresh "
+                    "uid cannot import what the fork server did not preload (namespaces bind it back; uid cannot)")
+    good = submit(str(HERE / "good_shift.py"), db=f"sqlite:///{tmp_path / 'good.db'}", tasks=["counter-chain"],
+                  max_steps=3, isolation="uid")
+    assert good.ok and good.isolation == "uid", good.message
+    assert rows(f"sqlite:///{tmp_path / 'good.db'}")[0].isolation == "uid"
     folder = tmp_path / "sub"
     folder.mkdir()
     db = folder / "arena.db"
@@ -361,9 +372,8 @@ def test_uid_isolation_alone_still_protects_the_database_and_kills_everything(tm
     rows(url)
     path = escape_plugin(folder, db)
     result = submit(str(path), db=url, tasks=["counter-chain"], max_steps=3, isolation="uid")
-    assert result.ok and result.isolation == "uid", result.message
-    [row] = assert_no_forgery(url, path, "escape-fs")
-    assert row.isolation == "uid"
+    assert result.ok, result.message
+    assert_no_forgery(url, path, "escape-fs")
     for d in (folder, Path.cwd(), Path.home(), HERE):
         assert not (d / ESCAPE_MARK).exists(), d
     assert marker_pids() == []
