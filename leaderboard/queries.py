@@ -47,9 +47,25 @@ def db_label(url: str) -> str:
 # runs and the leaderboard
 
 
-def runs_frame(engine: Engine) -> pd.DataFrame:
-    """Every completed run (one row each), newest first."""
-    return load_runs(engine)
+def runs_frame(engine: Engine, task: str | None = None) -> pd.DataFrame:
+    """Every completed run (of ``task``, if given), one row each, newest first."""
+    return load_runs(engine, task=task)
+
+
+def task_pairs(engine: Engine) -> list[tuple[str, str]]:
+    """Every (task, split) with a completed run, sorted."""
+    if not has_runs_table(engine):
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(select(Run.task, Run.split).where(Run.status == "completed").distinct()).all()
+    return sorted((str(t), str(s)) for t, s in rows)
+
+
+def arch_names(engine: Engine) -> list[str]:
+    if not has_runs_table(engine):
+        return []
+    with engine.connect() as conn:
+        return sorted(str(a) for (a,) in conn.execute(select(Run.arch).distinct()))
 
 
 def status_counts(engine: Engine) -> dict[str, int]:

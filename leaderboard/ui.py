@@ -53,39 +53,46 @@ def no_runs_message() -> None:
     st.caption("Failed or still-running runs are not shown on the leaderboard; see `arena list runs`.")
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def task_splits(url: str) -> list[tuple[str, str]]:
+    """Every (task, split) with completed runs: one small DISTINCT query, so a page reads only its task's runs."""
+    return queries.task_pairs(_engine(url))
+
+
 @st.cache_data(ttl=TTL, show_spinner="reading runs…")
-def runs(url: str) -> pd.DataFrame:
-    return queries.runs_frame(_engine(url))
+def runs(url: str, task: str | None = None) -> pd.DataFrame:
+    """The completed runs of ``task`` (every task for None), one row each."""
+    return queries.runs_frame(_engine(url), task)
 
 
-def runs_or_stop() -> tuple[str, pd.DataFrame]:
-    """The page preamble: the database URL and its completed runs, or a message and ``st.stop()``."""
+def runs_or_stop() -> tuple[str, list[tuple[str, str]]]:
+    """The page preamble: the database URL and its (task, split) pairs, or a message and ``st.stop()``."""
     url = db_url()
     if engine_or_message() is None:
         st.stop()
-    frame = runs(url)
-    if frame.empty:
+    pairs = task_splits(url)
+    if not pairs:
         no_runs_message()
         st.stop()
-    return url, frame
+    return url, pairs
 
 
 @st.cache_data(ttl=TTL, show_spinner="aggregating…")
-def board(url: str, tasks: tuple[str, ...], splits: tuple[str, ...], hardware: tuple[str, ...]) -> pd.DataFrame:
-    """The aggregate over seeds, cached independently of the gate: moving the gate only recomputes the ratios."""
-    return queries.leaderboard(queries.filter_runs(runs(url), tasks, splits, hardware))
+def board(url: str, task: str, split: str, hardware: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One task's aggregate over seeds, cached independently of the gate: moving the gate only recomputes ratios."""
+    return queries.leaderboard(queries.filter_runs(runs(url, task), (task,), (split,), hardware))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def arch_scale(url: str) -> tuple[list[str], list[str]]:
     """Every architecture in the database with its fixed colour (the same on every page)."""
-    return queries.arch_scale(runs(url)["arch"].unique())
+    return queries.arch_scale(queries.arch_names(_engine(url)))
 
 
 @st.cache_data(ttl=TTL, show_spinner="reading depth slices…")
 def depth(url: str, task: str) -> pd.DataFrame:
     """Per-depth curves of every leaderboard row of ``task`` (mean, std, n over seeds)."""
-    return queries.depth_curves(runs(url), queries.metric_rows(_engine(url), task, slice_key="depth"))
+    return queries.depth_curves(runs(url, task), queries.metric_rows(_engine(url), task, slice_key="depth"))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -9,9 +9,8 @@ import streamlit as st
 from arena.leaderboard import charts, queries, ui
 
 st.title("Score by depth")
-url, runs = ui.runs_or_stop()
+url, pairs = ui.runs_or_stop()
 
-pairs = queries.task_splits(runs)
 labels = {f"{t} · {s}": (t, s) for t, s in pairs}
 c1, c2, c3 = st.columns(3)
 task, split = labels[c1.selectbox("Task", list(labels), key="de_task")]

@@ -10,10 +10,9 @@ from arena.leaderboard import queries, ui
 from arena.paper import short_variant
 
 st.title("Leaderboard")
-url, runs = ui.runs_or_stop()
+url, pairs = ui.runs_or_stop()
 
 RANK_LABEL = {"score": "score", "params": "per M params", "flops": "per GFLOP", "latency": "per ms"}
-pairs = queries.task_splits(runs)
 labels = {f"{t} · {s}": (t, s) for t, s in pairs}
 c1, c2, c3 = st.columns([3, 4, 3], vertical_alignment="bottom")
 choice = c1.selectbox("Task", list(labels), key="lb_task", help="one task and split per view; every row of the "
@@ -26,11 +25,12 @@ gate = c3.slider("Gate (normalized score a row needs for a ratio)", 0.0, 1.0, 0.
 
 f1, f2, f3, f4 = st.columns([4, 3, 2, 1], vertical_alignment="bottom")
 query = f1.text_input("Search", key="lb_search", placeholder="architecture, size, variant, plugin, badge…")
-hw_choices = queries.hardware_labels(runs[(runs["task"] == task) & (runs["split"] == split)])
+task_runs = ui.runs(url, task)
+hw_choices = queries.hardware_labels(task_runs[task_runs["split"] == split])
 hardware = f2.multiselect("Hardware (latency)", hw_choices, key="lb_hw", placeholder="all hardware")
 include_ts = f3.toggle("include task-specific models", key="lb_ts", help=queries.BLANK_REASONS["task-specific"])
 
-board = ui.board(url, (task,), (split,), tuple(hardware))
+board = ui.board(url, task, split, tuple(hardware))
 if board.empty:
     st.info("No rows match these filters.")
     st.stop()

@@ -13,13 +13,13 @@ st.title("Learning-rate robustness")
 st.caption("For each architecture and task: the share of the learning rates tried that reach the gate (a robust "
            "architecture works across the grid), and the learning rate chosen on the validation split with its "
            "test score, beside the best test score over the grid (choosing on test would report that one).")
-url, runs = ui.runs_or_stop()
+url, pairs = ui.runs_or_stop()
 
 c1, c2 = st.columns([3, 2])
 gate = c2.slider("Gate (normalized score)", 0.0, 1.0, 0.5, 0.05, key="lr_gate")
 tables = []
-for task, split in queries.task_splits(runs):
-    board = ui.board(url, (task,), (split,), ())
+for task, split in pairs:
+    board = ui.board(url, task, split)
     tables.append(queries.lr_robustness(board, ui.val_scores(url, task), gate))
 table = pd.concat([t for t in tables if len(t)], ignore_index=True) if any(len(t) for t in tables) else \
     pd.DataFrame()

@@ -12,22 +12,22 @@ st.title("Pareto fronts")
 st.caption("A point is on the front when no other row is at least as cheap and at least as good (and better on "
            "one). Rows at chance (normalized score 0) are never on a front.")
 
-url, runs = ui.runs_or_stop()
+url, pairs = ui.runs_or_stop()
 
 AXIS_LABEL = {"params": "parameters (total)", "flops": "FLOPs (forward, per example)",
               "latency": "latency p50 (ms, batch 1)"}
-pairs = queries.task_splits(runs)
 labels = {f"{t} · {s}": (t, s) for t, s in pairs}
 c1, c2, c3 = st.columns([3, 4, 3], vertical_alignment="bottom")
 task, split = labels[c1.selectbox("Task", list(labels), key="pa_task")]
 axis = c2.radio("Cost axis", list(COST_AXES), format_func=AXIS_LABEL.get, horizontal=True, key="pa_axis")
 include_ts = c3.toggle("include task-specific models", key="pa_ts", help=queries.BLANK_REASONS["task-specific"])
-labels_hw = queries.hardware_labels(runs[(runs["task"] == task) & (runs["split"] == split)])
+task_runs = ui.runs(url, task)
+labels_hw = queries.hardware_labels(task_runs[task_runs["split"] == split])
 hardware: tuple[str, ...] = ()
 if axis == "latency" and labels_hw:
     hardware = (st.selectbox("Hardware (latency is only comparable on one machine)", labels_hw, key="pa_hw"),)
 
-board = ui.board(url, (task,), (split,), hardware)
+board = ui.board(url, task, split, hardware)
 hidden = board[board["task_specific"].fillna(False).astype(bool)] if not include_ts else board.iloc[:0]
 frame = add_pareto(board.drop(index=hidden.index)) if len(hidden) else board
 pts = queries.pareto_points(frame, axis)
