@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, Text, cast, func, inspect, select, type_coerce
+from sqlalchemy import String, Text, cast, func, inspect, literal, select, type_coerce
 from sqlalchemy.engine import Engine
 
 from arena import paper
@@ -84,6 +84,11 @@ def _json_array(engine: Engine, column: Any, prefix: tuple[str, ...], keys: Sequ
 def has_runs_table(engine: Engine) -> bool:
     """False for an empty file or a database arena has never written to (treated as "no runs")."""
     return "runs" in inspect(engine).get_table_names()
+
+
+def run_columns_present(engine: Engine) -> set[str]:
+    """The columns the ``runs`` table of this database has (an older schema lacks the newest)."""
+    return {c["name"] for c in inspect(engine).get_columns("runs")}
 
 
 def hardware_label(hw: dict | None) -> str | None:
@@ -168,8 +173,11 @@ def load_runs(engine: Engine, *, task: str | None = None, split: str | None = No
     """One row per run (flat columns of :data:`RUN_FRAME_COLUMNS`), newest first."""
     if not has_runs_table(engine):
         return pd.DataFrame(columns=RUN_FRAME_COLUMNS)
-    plain = [type_coerce(c, String).label(c.key) if c.key in ("created_at", "finished_at") else c
-             for c in _RUN_COLUMNS]  # timestamps parsed below in one vectorized call, not row by row
+    present = run_columns_present(engine)
+    # timestamps are parsed below in one vectorized call, not row by row; a column this database's schema does
+    # not have yet (written by an older arena, opened read-only so never migrated) reads as NULL
+    plain = [type_coerce(c, String).label(c.key) if c.key in ("created_at", "finished_at") else
+             c if c.key in present else literal(None).label(c.key) for c in _RUN_COLUMNS]
     q = select(*plain, _json_array(engine, Run.config, ("spec",), _SPEC_PATHS).label("spec"),
                _json_array(engine, Run.hardware, (), _HW_PATHS).label("hw")
                ).where(Run.status.in_(list(statuses))).order_by(Run.id.desc())

@@ -21,13 +21,15 @@ def color(domain: list[str], colors: list[str], title: str = "architecture") -> 
                      legend=alt.Legend(orient="right", symbolLimit=40))
 
 
-def padded_log(values: pd.Series, pad: float = 1.8) -> alt.Scale:
-    """A log scale whose domain leaves room around the points (nothing sits on the frame)."""
+def padded_log(values: pd.Series, pad: float = 1.6, labels: bool = True) -> alt.Scale:
+    """A log scale whose domain leaves room around the points (nothing sits on the frame), and on the right for the
+    labels of the last points."""
     v = values[values > 0].astype(float)
     lo, hi = (float(v.min()), float(v.max())) if len(v) else (1.0, 10.0)
     if hi <= lo:
         lo, hi = lo / 3, hi * 3
-    return alt.Scale(type="log", domain=[lo / pad, hi * pad], nice=False)
+    right = (hi / lo) ** 0.25 if labels else 1.0  # about a fifth of the width again, for text
+    return alt.Scale(type="log", domain=[lo / pad, hi * pad * max(1.0, right)], nice=False)
 
 
 def padded_linear(values: pd.Series, unit: bool, pad: float = 0.06) -> alt.Scale:
@@ -101,7 +103,7 @@ def bubbles(pts: pd.DataFrame, domain: list[str], colors: list[str], head: dict[
     ys = padded_linear(pts["y"], unit)
     y = alt.Y("y:Q", scale=ys, title=title)
     size = alt.Size("params_total:Q", title="parameters", scale=alt.Scale(type="sqrt", range=[30, 1800]),
-                    legend=alt.Legend(format="~s"))
+                    legend=alt.Legend(format=".2~s", tickCount=3))
     points = alt.Chart(pts).mark_circle(opacity=0.55, stroke="white", strokeWidth=0.7).encode(
         x=x, y=y, size=size, color=color(domain, colors),
         tooltip=[*_tooltip("latency ms"), alt.Tooltip("params_total:Q", title="params", format=".3~s")])

@@ -278,3 +278,18 @@ def test_only_an_unexplained_flop_disagreement_marks_a_row_unverified(db_url):
     frame = leaderboard_frame(open_store(db_url, readonly=True)).set_index("arch")
     assert frame["flops_unverified"].to_dict() == {"odd": True, "lstm-like": False, "old": False}
     assert badges(frame.reset_index()).tolist()[list(frame.index).index("odd")] == ["unverified cost"]
+
+
+def test_a_database_with_an_older_schema_still_reads(db_url):
+    """The leaderboard opens databases read-only, so it never migrates them: a column added by a newer arena (here
+    the submission columns) is simply absent, and reads as blank."""
+    from sqlalchemy import text
+
+    seed_database(db_url, 30).dispose()
+    raw = open_store(db_url)
+    with raw.begin() as conn:
+        for col in ("flops_status", "isolation"):
+            conn.execute(text(f"ALTER TABLE runs DROP COLUMN {col}"))
+    raw.dispose()
+    frame = leaderboard_frame(open_store(db_url, readonly=True))
+    assert len(frame) == 30 and frame["flops_status"].isna().all() and frame["norm_per_mparam"].notna().any()

@@ -42,8 +42,8 @@ st.markdown(r"""
   backend); the two are stored side by side and disagreements noted, never silently trusted.
 - **Latency p50**: median wall time of one forward pass at batch 1 (after warm-up, ≥ 10 timed blocks of
   `torch.utils.benchmark`), on the hardware shown beside it; p90 and throughput at a larger batch are stored
-  too. A row shows the median over its seeds; *latency seed range* (under Columns) shows the fastest and
-  slowest seed. Latency is only comparable on the same machine; rows whose seeds ran on different hardware say
+  too. A row shows the median over its seeds and, beside it, the *seed range*: the fastest and the slowest
+  seed (a wide range means the machine was loaded or the timer noisy). Latency is only comparable on the same machine; rows whose seeds ran on different hardware say
   "mixed" and get no latency ratio.
 - **Memory**: the run's own peak resident set size (RSS) on CPU, peak allocated memory on CUDA, in MiB. It
   includes the interpreter and torch (~300 MiB on CPU); a sweep worker resets the peak when each run starts,

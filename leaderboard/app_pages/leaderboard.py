@@ -42,9 +42,8 @@ st.caption(queries.safe_md(f"Score: {head['metric']} on {head['headline_split']}
                            f"Ranked by {queries.RANK_BY[rank_by]}."))
 
 DEFAULT = ["rank", "arch", "size", "score_text", "norm_per_mparam", "norm_per_gflop", "norm_per_ms", "variant_short",
-           "badges", "n", "params_total", "flops_per_example", "latency_p50_ms", "memory_mb", "run"]
-OPTIONAL = {"normalized_mean": "norm. score", "normalized_std": "norm. ± std", "latency_range": "latency seed range",
-            "hardware": "hardware", "max_steps": "steps", "lr": "learning rate", "params_active": "active params",
+           "badges", "n", "params_total", "flops_per_example", "latency_p50_ms", "latency_range", "memory_mb", "run"]
+OPTIONAL = {"normalized_mean": "norm. score", "normalized_std": "norm. ± std", "hardware": "hardware", "max_steps": "steps", "lr": "learning rate", "params_active": "active params",
             "params_non_embedding": "non-embedding params", "state_size": "state size",
             "flops_counted_per_example": "FLOP counter", "seeds": "seeds", "run_ids": "run ids",
             "plugin_name": "plugin", "plugin_version": "plugin version", "arch_version": "arch version",
@@ -94,8 +93,9 @@ config = {
                                                       "known reason; no isolation: the submission ran unsandboxed"),
     "n": num("n", width=36, help="completed seeds"),
     "params_total": num("params", width=66), "flops_per_example": num("FLOPs/ex", width=72),
-    "latency_p50_ms": num("p50 ms", width=66, help="median over seeds of each run's p50 latency at batch 1; "
-                          "add 'latency seed range' for the spread"),
+    "latency_p50_ms": num("p50 ms", width=66, help="median over seeds of each run's p50 latency at batch 1"),
+    "latency_range": text("seed range", width=92, help="fastest–slowest seed's p50 ms (blank when the seeds agree "
+                          "exactly or there is one seed); a wide range means a loaded machine or a noisy timer"),
     "memory_mb": num("mem MiB", width=70, help="the run's own peak memory (mean over seeds)"),
     "run": st.column_config.LinkColumn("run", display_text=r"run=(\d+)$", width=50, help="open the row's first run"),
     "combined": num("combined", format="%.3f", help="user-weighted; blank below the gate"),

@@ -30,7 +30,9 @@ if grids.empty:
     st.stop()
 
 sizes = sorted(grids["size"].astype(str).unique())
-size = c1.selectbox("Size", sizes, index=sizes.index("small") if "small" in sizes else 0, key="lr_size")
+# open on the size where the grids tell architectures apart most (the widest spread of reach fractions)
+spread = grids.groupby(grids["size"].astype(str))["fraction"].agg(lambda f: f.max() - f.min())
+size = c1.selectbox("Size", sizes, index=sizes.index(spread.idxmax()), key="lr_size")
 sub = grids[grids["size"].astype(str) == size]
 cells = sub.groupby(["task", "arch"], as_index=False).agg(
     n_reach=("n_reach", "sum"), n_lrs=("n_lrs", "sum"), size=("size", "first"), options=("options", "first"),
