@@ -199,7 +199,7 @@ def board_view(frame: pd.DataFrame, gate: float, rank_by: str = "params",
     lo, hi = f["latency_min_ms"].astype(float), f["latency_max_ms"].astype(float)
     from arena.paper import si
 
-    f["latency_range"] = [f"{si(a)}–{si(b)}" if b > a else "" for a, b in zip(lo, hi, strict=True)]
+    f["latency_range"] = [f"{si(a)}–{si(b)}" if b > a and si(a) != si(b) else "" for a, b in zip(lo, hi, strict=True)]
     f["run"] = run_links(f)
     order = f.assign(_k=f["rank"].astype(float).fillna(np.inf), _n=-f["normalized_mean"].astype(float).fillna(-1))
     return f.loc[order.sort_values(["_k", "_n"]).index].reset_index(drop=True)

@@ -38,9 +38,6 @@ view = queries.board_view(board, gate, rank_by, include_ts)
 head = queries.headline(view)
 chance = "" if pd.isna(head["chance"]) else f", chance {float(head['chance']):g}"
 st.subheader(f"{task} · {split}", anchor=False)
-st.caption(queries.safe_md(f"Score: {head['metric']} on {head['headline_split']}{chance}; mean ± std over seeds. "
-                           f"Ranked by {queries.RANK_BY[rank_by]}."))
-
 DEFAULT = ["rank", "arch", "size", "score_text", "norm_per_mparam", "norm_per_gflop", "norm_per_ms", "variant_short",
            "badges", "n", "params_total", "flops_per_example", "latency_p50_ms", "latency_range", "memory_mb", "run"]
 OPTIONAL = {"normalized_mean": "norm. score", "normalized_std": "norm. ± std", "hardware": "hardware", "max_steps": "steps", "lr": "learning rate", "params_active": "active params",
@@ -61,8 +58,9 @@ shown = queries.search(view, query)
 _, ratio_col, pareto_col, _, _ = COST_AXES["params" if rank_by == "score" else rank_by]
 front_axis = "params" if rank_by == "score" else rank_by
 st.caption(queries.safe_md(
-    f"{len(shown)} rows from {int(shown['n'].sum())} runs · {int(shown['normalized_mean'].ge(gate).sum())} reach "
-    f"the gate {gate:g} · {int(shown[pareto_col].sum())} on the {front_axis} Pareto front"
+    f"Score: {head['metric']} on {head['headline_split']}{chance}, mean ± std over seeds · {len(shown)} rows from "
+    f"{int(shown['n'].sum())} runs · {int(shown['normalized_mean'].ge(gate).sum())} reach the gate {gate:g} · "
+    f"{int(shown[pareto_col].sum())} on the {front_axis} Pareto front · ranked by {queries.RANK_BY[rank_by]}"
     + (f" · search: {query!r}" if query else "")))
 if shown.empty:
     st.info("No rows match the search.")

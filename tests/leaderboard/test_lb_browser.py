@@ -172,7 +172,7 @@ def test_leaderboard_in_headless_chromium(tmp_path):
         print(f"leaderboard rendered in {time.monotonic() - t0:.1f} s; columns in view: {grid['heads']}")
         assert page["title"] == "arena leaderboard" and page["h1"][0].startswith("Leaderboard")
         assert page["frames"] == 1 and page["exceptions"] == 0
-        assert any(c.startswith(f"{len(frame)} rows from {int(frame['n'].sum())} runs") for c in page["captions"])
+        assert any(f"· {len(frame)} rows from {int(frame['n'].sum())} runs ·" in c for c in page["captions"])
         # rank, score and the three ratios are in view at 1600 px, and so is the column after them (so the last
         # ratio is not cut at the edge): no sideways scrolling needed to read the ranking
         heads = grid["heads"]
