@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -198,121 +199,140 @@ class SuiteRunner:
 
     def run(self, spec: RunSpec, source: dict[str, Any], command: str | None) -> tuple[dict, dict, dict]:
         """Train, check and score one task; returns (identity, payload, report) for :mod:`arena.submit.record`."""
-        from arena.evaluate import evaluate_examples
         from arena.registry import get_task
-        from arena.runner import headline_split, normalized
-        from arena.submit import record
 
-        wall0 = time.perf_counter()
-        task_spec = get_task(spec.task)
-        task_cfg = task_spec.config.model_validate(spec.task_config)
-        task = task_spec.cls(task_cfg, seed=spec.data_seed, split=spec.split)
+        r = SimpleNamespace(spec=spec, wall0=time.perf_counter(), task_spec=get_task(spec.task))
+        r.task_cfg = r.task_spec.config.model_validate(spec.task_config)
+        r.task = r.task_spec.cls(r.task_cfg, seed=spec.data_seed, split=spec.split)  # the parent's secret data
         self.emit(event="stage", stage=f"suite run on {spec.task}")
-        vocab, max_len = task.vocab.size, task.max_seq_len
+        self._resolve(r)
+        init, built = self.build(r.req)
+        r.trained, r.counted, r.trainfo = self.train(
+            dict(r.req, train=spec.train.model_dump(mode="json"), metric=r.task.metric), r.task.splits["train"],
+            init, built)
+        self._checks(r)
+        # after the latency timing (which must not share the machine with our own workers), beside the scoring
+        flops_wait = self.flops_in_background(r.req, r.trained, r.vocab, r.flops_len,
+                                              _declared_total(r.res.get("flops_at", {}).get(str(r.flops_len))),
+                                              r.probe)
+        self._score(r)
+        r.flops_check = flops_wait()
+        self.check("causality while scoring", f"{r.audit['audited_examples']} scored examples re-asked with their "
+                   f"future replaced; max change {r.audit['max_change']:.1e}")
+        return self._assemble(r, source, command)
+
+    def _resolve(self, r: SimpleNamespace) -> None:
+        """The task's sizes, then the plugin's preset, config and declared costs for them (a short worker)."""
+        task = r.task
+        r.vocab, r.max_len = task.vocab.size, task.max_seq_len
         eval_lens = [len(e.tokens) - 1 for s in task.eval_splits for e in task.splits[s]]
-        seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else max_len
+        r.seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else r.max_len
+        r.flops_len = max(2, min(r.seq_len, FLOPS_LENGTH))
         w = self.worker("resolve")
-        flops_len = max(2, min(seq_len, FLOPS_LENGTH))
-        res, _ = w.call({"op": "resolve", "size": spec.size, "vocab_size": vocab, "max_seq_len": max_len,
-                         "seq_len": seq_len, "flops_lengths": [flops_len]}, max_reply=0)
+        res, _ = w.call({"op": "resolve", "size": r.spec.size, "vocab_size": r.vocab, "max_seq_len": r.max_len,
+                         "seq_len": r.seq_len, "flops_lengths": [r.flops_len]}, max_reply=0)
         w.kill()
         d_model, n_layers = _int(res.get("d_model"), "d_model", 4096), _int(res.get("n_layers"), "n_layers", 64)
-        arch_cfg = res.get("arch_config") if isinstance(res.get("arch_config"), dict) else {}
-        shape = {"vocab_size": vocab, "d_model": d_model, "n_layers": n_layers, "max_seq_len": max_len}
-        res = {k: (v if isinstance(v, dict) or k not in ("params", "flops_at") else {}) for k, v in res.items()}
-        req = {"shape": shape, "arch_config": arch_cfg, "seed": spec.seed,
-               "declared_params": res.get("params", {}).get("total")}
-        init, built = self.build(req)
-        train_set = task.splits["train"]
-        trained, counted, trainfo = self.train(
-            dict(req, train=spec.train.model_dump(mode="json"), metric=task.metric), train_set, init, built)
-        gen = torch.Generator().manual_seed(secrets.randbits(62))
-        probe = torch.randint(1, vocab, (4, max(2, min(max_len - 1, 32))), generator=gen)
-        probe_seed = secrets.randbits(62)
-        w = self.loaded("checks", req, trained, vocab, probe, None)
-        checker = score.Remote(lambda: w, vocab, "check")
-        ref = self.ref
-        real = [torch.tensor(e.tokens[:-1]) for s in task.splits for e in task.splits[s][:2]]
-        probes = verify.causality_probes(checker.ask, vocab, max_len - 1, real, probe_seed)
-        self.check("causality", f"{probes['probes']} probes at lengths {probes['lengths']}, max change "
-                   f"{probes['max_change']:.1e}")
-        head = headline_split(task)
-        pool = task.splits.get(head) or [e for s in task.eval_splits for e in task.splits[s]]
-        sample = min(pool, key=lambda e: abs(len(e.tokens) - 1 - seq_len)).tokens[:-1]
-        lat = score.parent_latency(checker, sample, spec.latency.batch, spec.latency.min_run_time)
-        inside, _ = w.call({"op": "time", "tokens": list(sample), "batch": spec.latency.batch,
-                            "min_run_time": spec.latency.min_run_time}, max_reply=0)
+        r.arch_cfg = res.get("arch_config") if isinstance(res.get("arch_config"), dict) else {}
+        r.shape = {"vocab_size": r.vocab, "d_model": d_model, "n_layers": n_layers, "max_seq_len": r.max_len}
+        r.res = {k: (v if isinstance(v, dict) or k not in ("params", "flops_at") else {}) for k, v in res.items()}
+        r.req = {"shape": r.shape, "arch_config": r.arch_cfg, "seed": r.spec.seed,
+                 "declared_params": r.res.get("params", {}).get("total")}
+
+    def _checks(self, r: SimpleNamespace) -> None:
+        """The check worker: the secret probe batch (twice), causality probes, latency timed by the parent."""
+        from arena.runner import headline_split
+
+        r.probe = torch.randint(1, r.vocab, (4, max(2, min(r.max_len - 1, 32))),
+                                generator=torch.Generator().manual_seed(secrets.randbits(62)))
+        w = self.loaded("checks", r.req, r.trained, r.vocab, r.probe, None)
+        checker = score.Remote(lambda: w, r.vocab, "check")
+        real = [torch.tensor(e.tokens[:-1]) for s in r.task.splits for e in r.task.splits[s][:2]]
+        r.probes = verify.causality_probes(checker.ask, r.vocab, r.max_len - 1, real, secrets.randbits(62))
+        self.check("causality", f"{r.probes['probes']} probes at lengths {r.probes['lengths']}, max change "
+                   f"{r.probes['max_change']:.1e}")
+        r.head = headline_split(r.task)
+        pool = r.task.splits.get(r.head) or [e for s in r.task.eval_splits for e in r.task.splits[s]]
+        r.sample = min(pool, key=lambda e: abs(len(e.tokens) - 1 - r.seq_len)).tokens[:-1]
+        lat = r.spec.latency
+        r.lat = score.parent_latency(checker, r.sample, lat.batch, lat.min_run_time)
+        r.inside, _ = w.call({"op": "time", "tokens": list(r.sample), "batch": lat.batch,
+                              "min_run_time": lat.min_run_time}, max_reply=0)
         w.kill()
-        # after the latency timing (which must not share the machine with our own workers), beside the scoring
-        flops_wait = self.flops_in_background(req, trained, vocab, flops_len,
-                                              _declared_total(res.get("flops_at", {}).get(str(flops_len))), probe)
-        per_token = _declared_total(res.get("flops"))
-        results, audit = {}, {"audited_examples": 0, "max_change": 0.0}
-        for split in task.eval_splits:
-            exs = task.splits[split][: spec.train.max_eval_examples]
-            tf = score.AuditedRemote(lambda s=split: self.loaded(f"scoring {s} (teacher-forced)", req, trained,
-                                                                  vocab, probe, ref), vocab, f"scoring {split}",
-                                     secrets.randbits(62))
+
+    def _score(self, r: SimpleNamespace) -> None:
+        """Every evaluation split with arena's scorer: an audited teacher-forced worker, then a generation worker."""
+        from arena.evaluate import evaluate_examples
+
+        r.results, r.audit = {}, {"audited_examples": 0, "max_change": 0.0}
+        for split in r.task.eval_splits:
+            exs = r.task.splits[split][: r.spec.train.max_eval_examples]
+            tf = score.AuditedRemote(lambda s=split: self.loaded(f"scoring {s} (teacher-forced)", r.req, r.trained,
+                                                                  r.vocab, r.probe, self.ref),
+                                     r.vocab, f"scoring {split}", secrets.randbits(62))
             gn = score.Generator(lambda s=split, tf=tf: (tf.close(), self.loaded(
-                f"scoring {s} (generation)", req, trained, vocab, probe, ref))[1], vocab, f"generating {split}",
-                recurrent=bool(self.meta.get("supports_step")), batch_size=spec.train.eval_batch_size)
+                f"scoring {s} (generation)", r.req, r.trained, r.vocab, r.probe, self.ref))[1], r.vocab,
+                f"generating {split}", recurrent=bool(self.meta.get("supports_step")),
+                batch_size=r.spec.train.eval_batch_size)
             try:
-                if task.scoring == "custom":
-                    results[split] = task.evaluate(tf, split, "cpu")
+                if r.task.scoring == "custom":
+                    r.results[split] = r.task.evaluate(tf, split, "cpu")
                 else:
-                    results[split] = evaluate_examples(tf, task, exs, spec.train.eval_batch_size, generator=gn)
+                    r.results[split] = evaluate_examples(tf, r.task, exs, r.spec.train.eval_batch_size, generator=gn)
             finally:
                 tf.close()
                 gn.close()
-            audit["audited_examples"] += tf.audited
-            audit["max_change"] = max(audit["max_change"], tf.max_change)
-        flops_check = flops_wait()
-        self.check("causality while scoring", f"{audit['audited_examples']} scored examples re-asked with their "
-                   f"future replaced; max change {audit['max_change']:.1e}")
-        score_v = results.get(head, {}).get("metrics", {}).get(task.metric)
+            r.audit["audited_examples"] += tf.audited
+            r.audit["max_change"] = max(r.audit["max_change"], tf.max_change)
+
+    def _assemble(self, r: SimpleNamespace, source: dict[str, Any], command: str | None) -> tuple[dict, dict, dict]:
+        """The run row, from what the parent measured (the worker's claims only where labelled as declared)."""
+        from arena.runner import normalized
+        from arena.submit import record
+
+        spec, task, res = r.spec, r.task, r.res
+        score_v = r.results.get(r.head, {}).get("metrics", {}).get(task.metric)
         flops = res.get("flops") if isinstance(res.get("flops"), dict) else None
-        seen = tokens_seen(train_set, spec.train.batch_size, spec.train.max_steps, spec.seed)
-        config, config_hash = run_config(spec, arch_cfg, task_cfg.model_dump(mode="json"),
-                                         _shape(shape), task.split, _int(self.meta["version"], "version"),
-                                         task_spec.version, source["sha256"])
-        declared = res.get("params", {})
+        per_token = _declared_total(flops)
+        seen = tokens_seen(task.splits["train"], spec.train.batch_size, spec.train.max_steps, spec.seed)
+        config, config_hash = run_config(spec, r.arch_cfg, r.task_cfg.model_dump(mode="json"), _shape(r.shape),
+                                         task.split, _int(self.meta["version"], "version"), r.task_spec.version,
+                                         source["sha256"])
+        declared, emb = res.get("params", {}), _int(res.get("params", {}).get("embedding", 0), "embedding params")
         fields = {
-            "step": spec.train.max_steps, "params_total": counted,
-            "params_embedding": _int(declared.get("embedding", 0), "embedding params"),
-            "params_non_embedding": counted - _int(declared.get("embedding", 0), "embedding params"),
-            "params_active": _int(declared.get("active", counted), "active params"),
-            "state_size": _int(res.get("state_size", 0), "state size"),
-            "flops_forward_per_token": per_token, "flops_forward_per_example": per_token * seq_len if flops else None,
-            "flops_train_total": 3.0 * per_token * seen if flops else None,
-            "flops_counted_per_example": None, "flops_note": flops_check["note"],
-            "flops_status": flops_check["status"],
-            "isolation": self.sb.mode,
-            "latency_p50_ms": lat["p50_ms"], "latency_p90_ms": lat["p90_ms"], "latency_batch": lat["batch"],
-            "throughput_per_s": lat["throughput_per_s"], "threads": 1, "memory_mb": trainfo["memory_mb"],
-            "train_seconds": trainfo["train_seconds"], "metric": task.metric, "headline_split": head,
+            "step": spec.train.max_steps, "params_total": r.counted, "params_embedding": emb,
+            "params_non_embedding": r.counted - emb, "params_active": _int(declared.get("active", r.counted),
+                                                                          "active params"),
+            "state_size": _int(res.get("state_size", 0), "state size"), "flops_forward_per_token": per_token,
+            "flops_forward_per_example": per_token * r.seq_len if per_token else None,
+            "flops_train_total": 3.0 * per_token * seen if per_token else None, "flops_counted_per_example": None,
+            "flops_note": r.flops_check["note"], "flops_status": r.flops_check["status"], "isolation": self.sb.mode,
+            "latency_p50_ms": r.lat["p50_ms"], "latency_p90_ms": r.lat["p90_ms"], "latency_batch": r.lat["batch"],
+            "throughput_per_s": r.lat["throughput_per_s"], "threads": 1, "memory_mb": r.trainfo["memory_mb"],
+            "train_seconds": r.trainfo["train_seconds"], "metric": task.metric, "headline_split": r.head,
             "score": score_v, "normalized_score": normalized(score_v, task.chance, task.higher_is_better),
             "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": record.hardware_info(),
         }
         submission = {"isolation": self.sb.mode, "data_seed": spec.data_seed, "seed": spec.seed,
-                      "params_status": "verified", "flops_status": flops_check["status"], "flops": flops_check,
-                      "state_size_status": "declared",
-                      "latency_in_worker": _floats(inside.get("latency")), "latency_timed_by": lat["timed_by"],
-                      "causality": {"probes": probes, "scoring_audit": audit}, "workers": self.workers,
+                      "params_status": "verified", "flops_status": r.flops_check["status"], "flops": r.flops_check,
+                      "state_size_status": "declared", "latency_in_worker": _floats(r.inside.get("latency")),
+                      "latency_timed_by": r.lat["timed_by"], "workers": self.workers,
+                      "causality": {"probes": r.probes, "scoring_audit": r.audit},
                       "memory_measured_by": "parent (/proc VmHWM of the training worker)"}
-        fields["extra"] = {"curve": trainfo["curve_reported_by_worker"], "tokens_seen": seen,
-                           "flops_breakdown": {k: float(v) * seq_len for k, v in flops.items()} if flops else None,
-                           "latency_seq_len": len(sample), "eval_seq_len": seq_len,
-                           "wall_seconds": time.perf_counter() - wall0, "submission": submission}
+        fields["extra"] = {"curve": r.trainfo["curve_reported_by_worker"], "tokens_seen": seen,
+                           "flops_breakdown": {k: float(v) * r.seq_len for k, v in flops.items()} if flops else None,
+                           "latency_seq_len": len(r.sample), "eval_seq_len": r.seq_len,
+                           "wall_seconds": time.perf_counter() - r.wall0, "submission": submission}
         ident = {"arch": self.meta["name"], "arch_version": _int(self.meta["version"], "version"),
                  "arch_kind": str(self.meta["kind"]), "arch_family": str(self.meta.get("family") or "other")[:64],
-                 "task": task_spec.name, "task_version": task_spec.version, "split": task.split, "size": spec.size,
-                 "seed": spec.seed, "config": config, "config_hash": config_hash, "source": "plugin",
-                 "plugin_name": source["name"], "plugin_version": source["version"],
+                 "task": r.task_spec.name, "task_version": r.task_spec.version, "split": task.split,
+                 "size": spec.size, "seed": spec.seed, "config": config, "config_hash": config_hash,
+                 "source": "plugin", "plugin_name": source["name"], "plugin_version": source["version"],
                  "plugin_sha256": source["sha256"], "task_specific": False}
-        payload = {"fields": fields, "metrics": record.flatten_metrics(results),
+        payload = {"fields": fields, "metrics": record.flatten_metrics(r.results),
                    "provenance": record.provenance(command)}
-        return ident, payload, {"task": task_spec.name, "split": task.split, "metric": task.metric,
-                                "score": score_v, "params": counted, "config_hash": config_hash}
+        return ident, payload, {"task": r.task_spec.name, "split": task.split, "metric": task.metric,
+                                "score": score_v, "params": r.counted, "config_hash": config_hash}
 
 
 def _declared_total(flops: Any) -> float | None:
