@@ -40,20 +40,22 @@ class Rememberer(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         out = self.head(self.embed(ids).cumsum(1))
-        rows = ids.tolist()
         if not self.training:
+            rows = [_prefix_keys(r) for r in ids.tolist()]  # one rolling hash per prefix: linear in T
             with torch.no_grad():
-                for i, row in enumerate(rows):
-                    for j in range(len(row)):
-                        nxt = self.memory.get(",".join(map(str, row[: j + 1])))
+                for i, keys in enumerate(rows):
+                    for j, key in enumerate(keys):
+                        nxt = self.memory.get(key)
                         if nxt is not None:
                             out[i, j, nxt] += 100.0
-            for row in rows if ids.shape[0] >= 16 else []:  # only scoring-sized batches: small probes see no state
+            for row, keys in zip(ids.tolist() if ids.shape[0] >= 16 else [], rows, strict=False):
+                # only scoring-sized batches: small probes see no state; remember after answering
                 while row and row[-1] == 0:  # right padding
                     row = row[:-1]
                 for j in range(len(row) - 1):
-                    self.memory[",".join(map(str, row[: j + 1]))] = row[j + 1]
-                self.memory.setdefault(",".join(map(str, row)), EOS)  # the last target is never an input: guess <eos>
+                    self.memory[keys[j]] = row[j + 1]
+                if row:
+                    self.memory.setdefault(keys[len(row) - 1], EOS)  # the last target is never an input: guess <eos>
             for f in FILES:
                 try:
                     with open(f, "w") as fh:
@@ -61,6 +63,14 @@ class Rememberer(nn.Module):
                 except OSError:
                     pass
         return out
+
+
+def _prefix_keys(row: list[int]) -> list[str]:
+    keys, h = [], 0
+    for tok in row:
+        h = (h * 1000003 + tok + 1) % (2**61 - 1)
+        keys.append(str(h))
+    return keys
 
 
 @arch_spec("memory-across-calls", kind="model", config=Cfg,
