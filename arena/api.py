@@ -128,12 +128,21 @@ class Example:
     ``tokens`` is the whole sequence. The model reads ``tokens[:-1]`` and is scored on predicting ``tokens[1:]``
     wherever ``mask`` (length ``len(tokens) - 1``) is true. For generative tasks ``prompt_len`` is the length of
     the given prefix: the model must greedily generate ``tokens[prompt_len:]`` exactly.
+
+    ``targets`` (optional, length ``len(tokens) - 1``): labels that differ from the next input token, for layouts
+    where the answer is a label only (Zoology's MQAR: the slot after a query key holds filler, the value is the
+    label at the key). ``labels`` is what is scored: ``targets`` when given, else ``tokens[1:]``.
     """
 
     tokens: tuple[int, ...]
     mask: tuple[bool, ...]
     slices: Mapping[str, int | str] = field(default_factory=dict)
     prompt_len: int | None = None
+    targets: tuple[int, ...] | None = None
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        return self.targets if self.targets is not None else self.tokens[1:]
 
 
 @dataclass(frozen=True)
@@ -234,8 +243,12 @@ class Task:
         if ex.prompt_len is not None:
             return {"input": " ".join(words[: ex.prompt_len]), "target": " ".join(words[ex.prompt_len :]),
                     "slices": dict(ex.slices)}
-        targets = [words[i + 1] for i, m in enumerate(ex.mask) if m]
+        labels = self.vocab.decode(ex.labels)
+        targets = [labels[i] for i, m in enumerate(ex.mask) if m]
         return {"input": " ".join(words), "target": " ".join(targets), "slices": dict(ex.slices)}
+
+    # optional: ``draw_online(rng: random.Random, n: int) -> list[Example]`` gives n fresh training examples
+    # (``train.online=true``); the trainer rejects any that equal a held-out sequence.
 
     def evaluate(self, model: Any, split: str, device: str = "cpu") -> dict[str, Any] | None:
         """Override for ``scoring == "custom"``; return ``{"metrics": {...}, "slices": {...}}``."""

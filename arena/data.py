@@ -77,7 +77,7 @@ def collate(examples: list[Example]) -> tuple[Any, Any]:
     for i, e in enumerate(examples):
         n = len(e.tokens) - 1
         x[i, :n] = torch.tensor(e.tokens[:-1])
-        tgt = torch.tensor(e.tokens[1:])
+        tgt = torch.tensor(e.labels)
         m = torch.tensor(e.mask, dtype=torch.bool)
         y[i, :n] = torch.where(m, tgt, torch.full_like(tgt, IGNORE))
     return x, y

@@ -28,7 +28,8 @@ def collate(examples: Sequence[Example], pad_id: int = 0, device: str = "cpu") -
         toks = torch.tensor(e.tokens, dtype=torch.long)
         x[i, :n] = toks[:-1]
         m = torch.tensor(e.mask, dtype=torch.bool)
-        y[i, :n] = torch.where(m, toks[1:], torch.full_like(toks[1:], IGNORE))
+        lab = torch.tensor(e.labels, dtype=torch.long)
+        y[i, :n] = torch.where(m, lab, torch.full_like(lab, IGNORE))
     return x.to(device), y.to(device)
 
 

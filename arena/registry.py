@@ -180,6 +180,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "listops": "arena.tasks.listops:ListOpsTask",
     "listops-mini": "arena.tasks.listops:ListOpsMiniTask",
     "mqar": "arena.tasks.mqar:MQARTask",
+    "mqar-fig2": "arena.tasks.mqar:MQARFig2Task",
     "parity_check": "arena.tasks.chomsky:ParityCheckTask",
     "even_pairs": "arena.tasks.chomsky:EvenPairsTask",
     "modular_arithmetic": "arena.tasks.chomsky:ModularArithmeticTask",

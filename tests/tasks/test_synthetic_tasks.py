@@ -260,24 +260,77 @@ def test_listops_unique_disjoint_and_standard_bounds():
 # -- mqar ----------------------------------------------------------------------------------------------------------
 @FAST
 @given(seed=st.integers(0, 2**31), shape=st.sampled_from([(64, 4), (64, 8), (128, 16), (32, 2)]),
-       random_fill=st.booleans())
-def test_mqar_labels_match_oracle(seed, shape, random_fill):
+       random_fill=st.booleans(), layout=st.sampled_from(["zoology", "answer_next"]))
+def test_mqar_labels_match_oracle(seed, shape, random_fill, layout):
     seq_len, kv = shape
     task = MQARTask(MQARConfig(seq_len=seq_len, num_kv_pairs=kv, random_non_queries=random_fill, n_train=3,
-                               n_val=1, n_test=1), seed=seed)
+                               n_val=1, n_test=1, layout=layout), seed=seed)
     v = task.vocab
     for ex in task.splits["train"]:
-        words = v.decode(ex.tokens)
+        words, labels = v.decode(ex.tokens), v.decode(ex.labels)
         assert len(ex.tokens) == seq_len + 1 and max(ex.tokens) < v.size and 0 not in ex.tokens
         pairs = dict(zip(words[0 : 2 * kv : 2], words[1 : 2 * kv : 2], strict=True))
         assert len(pairs) == kv and all(k[0] == "k" for k in pairs) and all(x[0] == "v" for x in pairs.values())
         pos = scored(ex)
         assert len(pos) == kv and all(p >= 2 * kv and (p - 2 * kv) % 2 == 0 for p in pos)
         assert sorted(words[p] for p in pos) == sorted(pairs)
-        assert all(words[p + 1] == pairs[words[p]] for p in pos)
+        assert all(labels[p] == pairs[words[p]] for p in pos)  # the label at a re-shown key is its value
+        if layout == "answer_next":
+            assert ex.targets is None and all(words[p + 1] == pairs[words[p]] for p in pos)
+        elif not random_fill:
+            assert all(words[p + 1] == "<fill>" for p in pos)
         if not random_fill:
-            assert set(words[2 * kv :]) <= {"<fill>", *pairs, *pairs.values()}
+            allowed = {"<fill>", *pairs} | (set(pairs.values()) if layout == "answer_next" else set())
+            assert set(words[2 * kv :]) <= allowed
+        assert words[-1] == "<fill>" or layout == "answer_next"  # Zoology's dropped extra slot
         assert ex.slices == {"num_kv_pairs": kv, "seq_len": seq_len}
+
+
+def zoology_layout(keys, values, gaps, seq_len):
+    """Inputs and labels of one example exactly as Zoology's multiquery_ar builds them (random_non_queries=False),
+    re-derived from the facts of its code: ``queries`` holds the keys at 2*gap (values never enter the inputs),
+    ``labels`` holds the values at 2*gap + context + 1 over L+1 slots and is then shifted left by one, and the
+    inputs drop the last of the L+1 slots."""
+    context = [t for kv in zip(keys, values, strict=True) for t in kv]
+    queries = [0] * (seq_len - len(context) + 1)
+    for k, g in zip(keys, gaps, strict=True):
+        queries[2 * g] = k
+    examples = context + queries
+    labels = [-100] * (seq_len + 1)
+    for val, g in zip(values, gaps, strict=True):
+        labels[2 * g + len(context) + 1] = val
+    return examples[:-1], labels[1:]
+
+
+@FAST
+@given(seed=st.integers(0, 2**31), shape=st.sampled_from([(64, 4), (16, 2), (128, 16)]))
+def test_mqar_default_layout_is_zoology(seed, shape):
+    """The default layout reproduces Zoology's inputs and labels position by position (its docstring example is
+    the case V=12, L=16, D=2: ``2 8 4 7 0 0 4 0 ...`` with label 7 at the re-shown key 4)."""
+    seq_len, kv = shape
+    task = MQARTask(MQARConfig(seq_len=seq_len, num_kv_pairs=kv, random_non_queries=False, n_train=4, n_val=1,
+                               n_test=1), seed=seed)
+    fill = task.cfg.vocab_size
+    for ex in task.splits["train"]:
+        zoo = [0 if t == fill else t for t in ex.tokens]  # back to Zoology ids (0 = filler)
+        keys, values = zoo[0 : 2 * kv : 2], zoo[1 : 2 * kv : 2]
+        gaps = [(zoo.index(k, 2 * kv) - 2 * kv) // 2 for k in keys]
+        inputs, labels = zoology_layout(keys, values, gaps, seq_len)
+        assert zoo[:-1] == inputs
+        assert [lab if m else -100 for lab, m in zip(ex.labels, ex.mask, strict=True)] == labels
+    # Zoology's docstring example, literally
+    inputs, labels = zoology_layout([2, 4], [8, 7], [4, 1], 16)
+    assert inputs == [2, 8, 4, 7, 0, 0, 4, 0, 0, 0, 0, 0, 2, 0, 0, 0]
+    assert labels[6] == 7 and labels[12] == 8 and sum(x != -100 for x in labels) == 2
+
+
+def test_mqar_fig2_is_zoology_figure_2():
+    from arena.tasks.mqar import MQARFig2Config
+
+    cfg = MQARFig2Config()
+    assert (cfg.vocab_size, cfg.seq_len, cfg.num_kv_pairs, cfg.random_non_queries) == (8192, 64, 4, False)
+    assert (cfg.n_train, cfg.n_test, cfg.layout, cfg.power_a) == (100_000, 3000, "zoology", 0.01)
+    assert set(cfg.test_configs) == {(128, 8), (256, 16)}
 
 
 def test_mqar_gaps_follow_the_power_law_and_configs_are_checked():
