@@ -39,10 +39,12 @@ class TrainConfig(StrictConfig):
     checkpoint_every: int = Field(250, ge=1, description="steps between checkpoints. Default: 250")
     eval_batch_size: int = Field(64, ge=1, le=65_536, description="batch size for evaluation. Default: 64")
     max_eval_examples: int | None = Field(None, ge=1, description="cap per evaluated split. Default: None (all)")
+    online: bool = Field(False, description="draw fresh training examples every step (generated tasks with "
+                         "draw_online; held-out sets stay fixed and disjoint). Default: False")
 
     # fields added after runs were recorded: left out of the config hash while at their default, so the hash of
     # every earlier run (and sweep resume by hash) is unchanged
-    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {"patience": None}
+    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {"patience": None, "online": False}
 
 
 class LatencyConfig(StrictConfig):

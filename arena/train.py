@@ -36,20 +36,84 @@ class TrainState:
     stop_reason: str | None = None  # "target" (early_stop reached) or "plateau" (patience ran out)
 
 
+def _pad(examples: list[Example], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    inputs = [torch.tensor(e.tokens[:-1], dtype=torch.long) for e in examples]
+    targets = [_targets(e) for e in examples]
+    x = torch.nn.utils.rnn.pad_sequence(inputs, batch_first=True, padding_value=0)
+    y = torch.nn.utils.rnn.pad_sequence(targets, batch_first=True, padding_value=IGNORE)
+    return x.to(device), y.to(device)
+
+
+def _targets(e: Example) -> torch.Tensor:
+    return torch.where(torch.tensor(e.mask, dtype=torch.bool), torch.tensor(e.labels), torch.tensor(IGNORE))
+
+
 class _Batcher:
-    """Collate with per-example tensors built once (the loop's data cost must stay near a hand-written loop's)."""
+    """Batches of the fixed train set: indices from a seeded generator into one padded table of the whole set,
+    built once and cut to the longest example of each batch (the loop's data cost must stay near a hand-written
+    loop's)."""
 
-    def __init__(self, examples: list[Example], device: str):
-        self.inputs = [torch.tensor(e.tokens[:-1], dtype=torch.long) for e in examples]
-        self.targets = [torch.where(torch.tensor(e.mask, dtype=torch.bool), torch.tensor(e.tokens[1:]),
-                                    torch.tensor(IGNORE)) for e in examples]
-        self.device = device
+    def __init__(self, examples: list[Example], batch_size: int, gen: torch.Generator, device: str):
+        import numpy as np
 
-    def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = idx.tolist()
-        x = torch.nn.utils.rnn.pad_sequence([self.inputs[i] for i in ids], batch_first=True, padding_value=0)
-        y = torch.nn.utils.rnn.pad_sequence([self.targets[i] for i in ids], batch_first=True, padding_value=IGNORE)
-        return x.to(self.device), y.to(self.device)
+        self.n, self.batch_size, self.gen, self.device = len(examples), batch_size, gen, device
+        width = max(len(e.tokens) - 1 for e in examples)
+        x = np.zeros((self.n, width), dtype=np.int64)
+        y = np.full((self.n, width), IGNORE, dtype=np.int64)
+        lens = np.empty(self.n, dtype=np.int64)
+        for i, e in enumerate(examples):
+            n = lens[i] = len(e.tokens) - 1
+            x[i, :n] = e.tokens[:-1]
+            y[i, :n] = np.where(np.asarray(e.mask, dtype=bool), e.labels, IGNORE)
+        self.x, self.y, self.lens = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(lens)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = torch.randint(self.n, (self.batch_size,), generator=self.gen)
+        t = int(self.lens[ids].max())
+        return self.x[ids, :t].to(self.device), self.y[ids, :t].to(self.device)
+
+    def after_load(self) -> None:
+        """Nothing to restore beyond the generator (checkpointed by the trainer)."""
+
+
+class _OnlineBatches:
+    """Fresh training examples every step (``train.online``): ``task.draw_online(rng, n)`` with a
+    ``random.Random`` seeded from the checkpointed generator, so the stream is a function of the seed and resumes
+    exactly. Any draw equal to a validation or test sequence is rejected (a hash set of the held-out token
+    sequences), so held-out sets stay disjoint from everything the model trains on."""
+
+    def __init__(self, task: Task, batch_size: int, gen: torch.Generator, device: str):
+        self.task, self.batch_size, self.gen, self.device = task, batch_size, gen, device
+        self.held_out = {e.tokens for s in task.eval_splits for e in task.splits[s]}
+        self.rejected = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        import random
+
+        rng = random.Random(int(torch.randint(2**62, (1,), generator=self.gen)))
+        out: list[Example] = []
+        for _ in range(100):
+            fresh = [e for e in self.task.draw_online(rng, self.batch_size - len(out)) if e.tokens not in self.held_out]
+            self.rejected += self.batch_size - len(out) - len(fresh)
+            out += fresh
+            if len(out) >= self.batch_size:
+                return _pad(out[: self.batch_size], self.device)
+        raise RuntimeError(f"task {self.task.name!r}: online draws keep colliding with held-out examples")
+
+    def after_load(self) -> None:
+        """The stream is a function of the generator, which the trainer restores."""
+
+
+def make_batches(task: Task, cfg: TrainConfig, seed: int, device: str = "cpu") -> _Batcher | _OnlineBatches:
+    """The training batch stream of a run: ``next() -> (inputs, targets)``; its generator is ``.gen``."""
+    gen = torch.Generator().manual_seed(seed)
+    if getattr(cfg, "online", False):
+        if not callable(getattr(task, "draw_online", None)):
+            from arena.errors import ArenaError
+
+            raise ArenaError(f"train.online: task {task.name!r} cannot draw fresh examples (it has no draw_online)")
+        return _OnlineBatches(task, cfg.batch_size, gen, device)
+    return _Batcher(task.splits["train"], cfg.batch_size, gen, device)
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -114,23 +178,22 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
           on_step: Callable[[TrainState, dict[str, float]], None] | None = None,
           on_checkpoint: Callable[[TrainState], None] | None = None) -> TrainState:
     """Train ``model`` on ``task.splits["train"]``; returns the final :class:`TrainState`."""
-    train_set: list[Example] = task.splits["train"]
     val_set: list[Example] = task.splits.get("val") or []
     if cfg.max_eval_examples:
         val_set = val_set[: cfg.max_eval_examples]
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
-    gen = torch.Generator().manual_seed(seed)
+    batches = make_batches(task, cfg, seed, device)
+    gen = batches.gen
     state = TrainState()
     if resume and checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, model, opt, sched, gen, config_hash)
+        batches.after_load()
     start = time.perf_counter() - state.seconds
-    batches = _Batcher(train_set, device)
     aux_modules = [m for m in model.modules() if hasattr(m, "aux_loss")]
     model.train()
     while state.step < cfg.max_steps and not state.stopped_early:
-        idx = torch.randint(len(train_set), (cfg.batch_size,), generator=gen)
-        x, y = batches(idx)
+        x, y = batches.next()
         logits = model(x)  # (B, T, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
         total = loss + collect_aux_loss(model, aux_modules) if aux_modules else loss

@@ -55,6 +55,15 @@ class DepthSplitTask(Task):
                 out.append(ex)
         return out
 
+    def draw_online(self, rng: random.Random, n: int) -> list[Example]:
+        """n fresh training examples (``train.online``): the training depths, and the training eighth of the
+        sequence space, so they are disjoint from every held-out set by construction."""
+        cfg = self.cfg
+        if self.split == "iid":
+            return self._draw(cfg.depth, n, rng, "train")
+        depths = range(cfg.train_depths[0], cfg.train_depths[1] + 1)
+        return [ex for _ in range(n) for ex in self._draw(rng.choice(depths), 1, rng, "train")]
+
     def build_splits(self) -> dict[str, list[Example]]:
         cfg = self.cfg
 
