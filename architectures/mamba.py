@@ -105,10 +105,22 @@ class _PScan(torch.autograd.Function):
     # fresh full-size CPU buffers are expensive (page faults on every large allocation), so each pass allocates
     # only what it must: no zero-filled temporaries, shifted copies written straight into their buffers
     @staticmethod
-    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        h = _scan_owned(a.clone(), b.clone())
-        ctx.save_for_backward(a, h)
-        return h
+    def forward(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return _scan_owned(a.clone(), b.clone())
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[0], output)
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[int | None, int | None], a: torch.Tensor,
+             b: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Several stacked models (arena.batched): their batches are folded into one scan."""
+        a = a.movedim(in_dims[0], 0) if in_dims[0] is not None else a.expand(info.batch_size, *a.shape)
+        b = b.movedim(in_dims[1], 0) if in_dims[1] is not None else b.expand(info.batch_size, *b.shape)
+        k, n = a.shape[0], a.shape[1]
+        h = _PScan.apply(a.reshape(k * n, *a.shape[2:]), b.reshape(k * n, *b.shape[2:]))
+        return h.view(k, n, *h.shape[1:]), 0
 
     @staticmethod
     def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

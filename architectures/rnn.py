@@ -50,6 +50,13 @@ class RNNMixer(nn.Module):
         y, _ = self.rnn(x)  # (B, T, D)
         return y
 
+    def forward_stacked(self, x: torch.Tensor) -> torch.Tensor:
+        """forward() when arena.batched trains several models as one stack (nn.LSTM has no vmap rule)."""
+        from arena.batched import per_model
+
+        r = self.rnn
+        return per_model(_recurrence(self.cell), x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0)
+
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> Any:
         z = torch.zeros(1, batch, self.d_model, device=device)
         return (z, z.clone()) if self.cell == "lstm" else z
@@ -57,6 +64,18 @@ class RNNMixer(nn.Module):
     def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         y, state = self.rnn(x.unsqueeze(1), state)  # (B, 1, D)
         return y.squeeze(1), state
+
+
+def _recurrence(cell: str) -> Any:
+    """The layer's recurrence as a function of its input and weights (what nn.LSTM/GRU/RNN call)."""
+    fn = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn": torch._VF.rnn_tanh}[cell]
+
+    def run(x: torch.Tensor, *weights: torch.Tensor) -> torch.Tensor:
+        h0 = x.new_zeros(1, x.shape[0], weights[1].shape[1])
+        hx = (h0, h0) if cell == "lstm" else h0
+        return fn(x, hx, list(weights), True, 1, 0.0, torch.is_grad_enabled(), False, True)[0]
+
+    return run
 
 
 def rnn_params(d_model: int, cfg: RNNConfig) -> int:

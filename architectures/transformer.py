@@ -162,6 +162,18 @@ class CausalSelfAttention(nn.Module):
         o = self._attend(q, k, v, pos, pos)  # (B, H, T, d_head)
         return self.out_proj(o.transpose(1, 2).reshape(b, t, d))
 
+    def forward_stacked(self, x: torch.Tensor) -> torch.Tensor:
+        """forward() when arena.batched trains several models as one stack: one attention call for all of them
+        (vmap has no batching rule for CPU SDPA and would loop over the models)."""
+        from arena.batched import fold_models
+
+        if self.slopes is not None or self.cfg.attn_impl != "sdpa" or self.cfg.dropout:
+            return self.forward(x)
+        b, t, d = x.shape
+        q, k, v = self._qkv(x, torch.arange(t, device=x.device))
+        o = fold_models(_causal_sdpa, q, k, v)  # (B, H, T, d_head)
+        return self.out_proj(o.transpose(1, 2).reshape(b, t, d))
+
     # -- KV-cache decoding ------------------------------------------------------------------------------------------
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.zeros(batch, self.n_heads, 0, self.d_head, device=device)
@@ -179,6 +191,10 @@ class CausalSelfAttention(nn.Module):
     def extra_metrics(self) -> dict[str, float]:
         """Attention statistics of the last ``math``-path forward, keyed ``l{layer}/...`` (empty under sdpa)."""
         return {f"l{self.layer_idx}/{k}": v for k, v in self._stats.items()}
+
+
+def _causal_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
 # -- analytic accounting --------------------------------------------------------------------------------------------

@@ -163,15 +163,24 @@ def identity(res: Resolved, plugin: dict[str, str] | None = None) -> dict[str, A
                 plugin_sha256=(plugin or {}).get("sha256"), task_specific=res.arch.task_specific)
 
 
+def build_for(res: Resolved) -> torch.nn.Module:
+    """The run's model at initialisation (seeded with the run's seed)."""
+    torch.manual_seed(res.spec.seed)
+    return build_model(res.arch, res.shape, res.arch_cfg).to(res.spec.device)
+
+
 def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress, command: str | None,
-            beat: Callable[[int], None] | None = None) -> dict[str, Any]:
+            beat: Callable[[int], None] | None = None,
+            trained: tuple[torch.nn.Module, TrainState] | None = None) -> dict[str, Any]:
     """Train, evaluate and measure without touching the database; returns ``{"fields", "metrics", "provenance"}``
-    ready for :func:`arena.store.repo.complete_run` (sweep workers hand this to a single writer)."""
+    ready for :func:`arena.store.repo.complete_run` (sweep workers hand this to a single writer).
+
+    ``trained=(model, state)``: the model was already trained elsewhere (several models stacked in one process by
+    :mod:`arena.batched`); only evaluation and measurement run here."""
     spec, task, arch = res.spec, res.task, res.arch
     device = spec.device
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    torch.manual_seed(spec.seed)
-    model = build_model(arch, res.shape, res.arch_cfg).to(device)
+    model = trained[0] if trained is not None else build_for(res)
     params = measure_params(arch, res.shape, res.arch_cfg, model)
     progress.phase("training", total=spec.train.max_steps)
     last_beat = [time.monotonic()]
@@ -187,7 +196,9 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
             beat(state.step)
         last_beat[0] = time.monotonic()
 
-    if arch.trainer == "custom":
+    if trained is not None:
+        state, custom_extra = trained[1], {}
+    elif arch.trainer == "custom":
         if not hasattr(model, "fit"):
             raise ArenaError(f"architecture {arch.name!r} declares a custom trainer but its module has no fit()")
         summary = model.fit(task, max_steps=spec.train.max_steps, seed=spec.seed,
@@ -206,6 +217,7 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
                       config_hash=res.config_hash, device=device, on_step=on_step, on_checkpoint=on_checkpoint)
         custom_extra = {}
     t_train = time.perf_counter()
+    trained_s = state.seconds if trained is not None else 0.0  # this model's share of a stacked training
     progress.phase("evaluating", total=len(task.eval_splits))
     done = [0]
 
@@ -234,9 +246,10 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
     extra: dict[str, Any] = {"curve": state.curve, "stopped_early": state.stopped_early, "best_val": state.best_val,
                              "stop_reason": state.stop_reason, "tokens_seen": state.tokens_seen,
                              "flops_breakdown": flops.get("breakdown"),
-                             "latency_seq_len": seq_len, "wall_seconds": time.perf_counter() - wall0,
-                             "cpu_seconds": time.process_time() - cpu0,
-                             "phase_seconds": {"build_and_train": t_train - wall0, "evaluate": t_eval - t_train,
+                             "latency_seq_len": seq_len, "wall_seconds": time.perf_counter() - wall0 + trained_s,
+                             "cpu_seconds": time.process_time() - cpu0 + trained_s,
+                             "phase_seconds": {"build_and_train": t_train - wall0 + trained_s,
+                                               "evaluate": t_eval - t_train,
                                                "measure": t_measure - t_eval},
                              "eval_seq_len": seq_len, "memory_scope": run_memory.scope(), **custom_extra}
     logs = {}

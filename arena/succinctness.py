@@ -88,6 +88,7 @@ class SuccinctnessConfig:
     max_steps: int = 300
     time_limit_s: float | None = None
     tag: str = ""
+    stack: int = 8  # runs of one probe (seeds x lrs) trained as one stack when tiny (arena.sweep.group_jobs)
 
     @property
     def need(self) -> int:
@@ -178,7 +179,7 @@ def _job(cfg: SuccinctnessConfig, arch: str, depth: int, width: int, seed: int, 
                  latency={"enabled": False})
     res = prepare(rs, arch_overrides(arch, cfg.overrides))
     job = Job(res.spec.model_dump(mode="json"), (), res.config_hash,
-              f"{arch} d={depth} width={width} seed={seed} lr={lr:g}")
+              f"{arch} d={depth} width={width} seed={seed} lr={lr:g}", res.shape.d_model)
     cache[key] = job
     return job
 
@@ -265,7 +266,7 @@ def search_all(cfg: SuccinctnessConfig, *, db: str | None = None, executor: str 
                 ex = make_executor(executor, scheduler, workers)
             deadline = None if cfg.time_limit_s is None else t0 + cfg.time_limit_s
             summary = run_jobs(fresh, engine=engine, executor_obj=ex, progress=progress,
-                               name=f"{cfg.label} round {rnd}", deadline=deadline)
+                               name=f"{cfg.label} round {rnd}", deadline=deadline, stack=cfg.stack)
             for j in fresh:
                 row = repo.find_completed(engine, j.config_hash)
                 if row is not None:

@@ -90,12 +90,56 @@ class SweepSpec(_Strict):
 
 @dataclass(frozen=True)
 class Job:
-    """One run of a sweep: the RunSpec as JSON, its overrides, and its config hash (computed by the parent)."""
+    """One run of a sweep: the RunSpec as JSON, its overrides, and its config hash (computed by the parent).
+    ``width``: the resolved d_model when known (jobs of tiny width are trained several per process, see
+    :func:`group_jobs`)."""
 
     spec: dict[str, Any]
     overrides: tuple[str, ...]
     config_hash: str
     label: str
+    width: int | None = None
+
+
+STACK_WIDTH = 128  # d_model up to which runs that differ only in seed and learning rate train as one stack
+STACK_MAX = 8  # models per stack
+
+
+def _stack_key(job: Job) -> str | None:
+    """Jobs with equal keys can train as one stack (arena.batched): everything but seed and lr agrees."""
+    import json
+
+    from arena.registry import get_arch
+
+    if job.overrides or job.width is None or job.width > STACK_WIDTH:
+        return None
+    try:
+        arch = get_arch(job.spec["arch"])
+    except Exception:  # noqa: BLE001 - an unknown arch fails in its worker with the usual message
+        return None
+    if arch.kind != "mixer" or arch.trainer != "gradient":
+        return None
+    key = {k: v for k, v in job.spec.items() if k != "seed"}
+    key["train"] = {k: v for k, v in key["train"].items() if k != "lr"}
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def group_jobs(jobs: list[Job], max_k: int = STACK_MAX) -> list[tuple[Job, ...]]:
+    """Units of work for the executors: jobs of one configuration that differ only in seed and learning rate,
+    at d_model <= STACK_WIDTH, go together (up to ``max_k``, trained as one stack in one worker, each still its
+    own run); every other job is a unit of one. Order is kept as far as grouping allows."""
+    units: list[list[Job]] = []
+    open_by_key: dict[str, list[Job]] = {}
+    for j in jobs:
+        key = _stack_key(j) if max_k > 1 else None
+        unit = open_by_key.get(key) if key is not None else None
+        if unit is not None and len(unit) < max_k:
+            unit.append(j)
+            continue
+        units.append([j])
+        if key is not None:
+            open_by_key[key] = units[-1]
+    return [tuple(u) for u in units]
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -161,7 +205,7 @@ def expand(spec: SweepSpec) -> list[Job]:
         seen.add(res.config_hash)
         label = f"{arch.name}/{task.name}" + "".join(f" {k}={v}" for k, v in size.items() if k != "size" or
                                                       len(size) == 1) + f" seed={seed}" + (f" lr={lr:g}" if lr else "")
-        jobs.append(Job(res.spec.model_dump(mode="json"), (), res.config_hash, label))
+        jobs.append(Job(res.spec.model_dump(mode="json"), (), res.config_hash, label, res.shape.d_model))
     return jobs
 
 
@@ -197,6 +241,56 @@ def run_job(job: Job, checkpoint_dir: str | None = None) -> dict[str, Any]:
                 "summary": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - t0}
 
 
+def run_unit(unit: tuple[Job, ...], checkpoint_dir: str | None = None) -> list[dict[str, Any]]:
+    """Executed in a worker: one job alone, or several trained as one stack (:func:`run_stack`)."""
+    if len(unit) == 1:
+        return [run_job(unit[0], checkpoint_dir)]
+    return run_stack(unit, checkpoint_dir)
+
+
+def run_stack(jobs: tuple[Job, ...], checkpoint_dir: str | None = None) -> list[dict[str, Any]]:
+    """Train the jobs' models together (:func:`arena.batched.train_many`), then evaluate and measure each as
+    :func:`run_job` would; each result is that job's own. If the models cannot be stacked, or stacked training
+    fails, every job runs alone instead (resuming from any checkpoint the stack wrote)."""
+    import torch
+
+    from arena.batched import stack_problem, train_many
+    from arena.runner import _Silent, build_for, checkpoint_path, execute, identity, prepare
+    from arena.spec import RunSpec
+
+    torch.set_num_threads(1)
+    if checkpoint_dir:
+        os.environ["ARENA_CHECKPOINT_DIR"] = checkpoint_dir
+    t0 = time.perf_counter()
+    try:
+        res = [prepare(RunSpec.model_validate(j.spec), list(j.overrides)) for j in jobs]
+        if any(r.config_hash != j.config_hash for r, j in zip(res, jobs, strict=True)):
+            raise ArenaError("config hash changed between the parent and the worker")
+        models = [build_for(r) for r in res]
+        if stack_problem(models, [r.spec.train for r in res]) is not None:
+            raise ArenaError("not stackable")
+        ckpts = [checkpoint_path(r.config_hash) for r in res]
+        resumed = [c.exists() for c in ckpts]
+        states = train_many(models, [r.task for r in res], [r.spec.train for r in res], [r.spec.seed for r in res],
+                            checkpoints=ckpts, resume=True, config_hashes=[r.config_hash for r in res],
+                            device=res[0].spec.device)
+    except Exception:  # noqa: BLE001 - fall back to one run at a time, which reports its own errors
+        return [run_job(j, checkpoint_dir) for j in jobs]
+    stacked = {"k": len(jobs), "wall_seconds": round(time.perf_counter() - t0, 3)}
+    out = []
+    for j, r, m, st, ck, was in zip(jobs, res, models, states, ckpts, resumed, strict=True):
+        t1 = time.perf_counter()
+        try:
+            payload = execute(r, ck, was, _Silent(), f"arena sweep ({j.label})", trained=(m, st))
+            payload["fields"]["extra"]["stacked_training"] = stacked
+            out.append({"ok": True, "config_hash": j.config_hash, "identity": identity(r), "payload": payload,
+                        "seconds": st.seconds + time.perf_counter() - t1})
+        except Exception as exc:  # noqa: BLE001 - that job alone fails
+            out.append({"ok": False, "config_hash": j.config_hash, "error": "".join(traceback.format_exception(exc)),
+                        "summary": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - t1})
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- executors
 
 
@@ -206,7 +300,8 @@ class Executor:
 
     shares_filesystem = True
 
-    def map_unordered(self, jobs: list[Job], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
+    def map_unordered(self, units: list[tuple[Job, ...]], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
+        """Run each unit (:func:`run_unit`) and yield one result per job as units finish."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -221,7 +316,7 @@ class LocalExecutor(Executor):
         self.workers = max(1, workers)
         self.pool: Any = None
 
-    def map_unordered(self, jobs: list[Job], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
+    def map_unordered(self, units: list[tuple[Job, ...]], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from concurrent.futures.process import BrokenProcessPool
@@ -232,15 +327,16 @@ class LocalExecutor(Executor):
             # a worker that cannot reset its peak-memory mark gets replaced after each job (an honest memory figure)
             self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
                                             max_tasks_per_child=None if can_reset() else 1)
-        futs = {self.pool.submit(run_job, j, checkpoint_dir): j for j in jobs}
+        futs = {self.pool.submit(run_unit, u, checkpoint_dir): u for u in units}
         finished = False
         try:
             for fut in as_completed(futs):
                 try:
-                    yield fut.result()
+                    yield from fut.result()
                 except BrokenProcessPool as exc:
-                    yield {"ok": False, "config_hash": futs[fut].config_hash, "error": repr(exc),
-                           "summary": f"worker process died: {exc}", "seconds": 0.0}
+                    for j in futs[fut]:
+                        yield {"ok": False, "config_hash": j.config_hash, "error": repr(exc),
+                               "summary": f"worker process died: {exc}", "seconds": 0.0}
             finished = True
         finally:
             if not finished or any(isinstance(f.exception(), BrokenProcessPool) for f in futs if f.done()
@@ -292,19 +388,20 @@ class DaskExecutor(Executor):
         ex.client, ex.cluster, ex.shares_filesystem, ex._own_client = client, None, shares_filesystem, False
         return ex
 
-    def map_unordered(self, jobs: list[Job], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
+    def map_unordered(self, units: list[tuple[Job, ...]], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
         from dask.distributed import as_completed
 
-        futs = [self.client.submit(run_job, j, checkpoint_dir, pure=False, key=f"arena-{j.config_hash[:16]}-"
-                                   f"{time.time_ns()}") for j in jobs]
-        by_key = {f.key: j for f, j in zip(futs, jobs, strict=True)}
+        futs = [self.client.submit(run_unit, u, checkpoint_dir, pure=False, key=f"arena-{u[0].config_hash[:16]}-"
+                                   f"{time.time_ns()}") for u in units]
+        by_key = {f.key: u for f, u in zip(futs, units, strict=True)}
         try:
             for fut in as_completed(futs):
                 try:
-                    yield fut.result()
+                    yield from fut.result()
                 except Exception as exc:  # a worker lost mid-task, or an unpicklable result
-                    yield {"ok": False, "config_hash": by_key[fut.key].config_hash, "error": repr(exc),
-                           "summary": f"dask task failed: {type(exc).__name__}: {exc}", "seconds": 0.0}
+                    for j in by_key[fut.key]:
+                        yield {"ok": False, "config_hash": j.config_hash, "error": repr(exc),
+                               "summary": f"dask task failed: {type(exc).__name__}: {exc}", "seconds": 0.0}
         finally:
             for f in futs:
                 f.cancel()
@@ -376,11 +473,12 @@ class SweepProgress:
 def run_jobs(jobs: list[Job], *, db: str | None = None, executor: str = "local", scheduler: str | None = None,
              workers: int = 1, progress: bool = False, name: str = "sweep", engine: Any = None,
              executor_obj: Executor | None = None, deadline: float | None = None,
-             on_result: Callable[[Job, dict[str, Any]], None] | None = None) -> SweepSummary:
+             on_result: Callable[[Job, dict[str, Any]], None] | None = None, stack: int = STACK_MAX) -> SweepSummary:
     """Skip completed config hashes, run the rest, and record every result from this (the only writing) process.
 
     ``deadline`` (a ``time.monotonic()`` value): stop waiting then; unfinished runs keep their checkpoints and are
-    resumed by the next invocation."""
+    resumed by the next invocation. ``stack``: at most this many tiny runs (d_model <= STACK_WIDTH, differing only
+    in seed and learning rate) train together in one worker (:func:`group_jobs`); 1 runs every job alone."""
     from arena.runner import checkpoint_dir, checkpoint_path
     from arena.store import repo
     from arena.store.engine import open_store
@@ -406,7 +504,7 @@ def run_jobs(jobs: list[Job], *, db: str | None = None, executor: str = "local",
     ckdir = str(checkpoint_dir().resolve()) if ex is None or ex.shares_filesystem else None
     try:
         pending = len(todo)
-        for result in (ex.map_unordered(todo, ckdir) if ex and todo else ()):
+        for result in (ex.map_unordered(group_jobs(todo, stack), ckdir) if ex and todo else ()):
             pending -= 1
             job = by_hash[result["config_hash"]]
             _record(engine, job, result, summary)

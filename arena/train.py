@@ -173,6 +173,29 @@ def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
     return TrainState(**payload["state"])
 
 
+def validate(model: torch.nn.Module, task: Task, val_set: list[Example], cfg: TrainConfig, state: TrainState,
+             info: dict[str, float], device: str = "cpu") -> None:
+    """A validation check during training: ``info["val"]``, the best so far, and the early stops (target reached,
+    or ``patience`` checks without improvement). Shared by :func:`train` and :mod:`arena.batched`."""
+    # teacher-forced exact match equals greedy exact match for a deterministic decoder, at 1/T the cost
+    res = evaluate_examples(model, task, val_set, cfg.eval_batch_size, device, generate=False)["metrics"]
+    val = res[task.metric if task.metric != "exact_match" else "tf_exact_match"]
+    info["val"] = val
+    improved = state.best_val is None or val > state.best_val
+    state.best_val = val if state.best_val is None else max(state.best_val, val)
+    state.evals_since_best = 0 if improved else state.evals_since_best + 1
+    if cfg.early_stop is not None and val >= cfg.early_stop:
+        state.stopped_early, state.stop_reason = True, "target"
+    elif cfg.patience is not None and task.higher_is_better and state.evals_since_best >= cfg.patience:
+        state.stopped_early, state.stop_reason = True, "plateau"
+
+
+def log_step(state: TrainState, info: dict[str, float]) -> None:
+    """The training curve keeps validation steps, every 50th step and the first."""
+    if "val" in info or state.step % 50 == 0 or state.step == 1:
+        state.curve.append({"step": state.step, **{k: round(v, 6) for k, v in info.items()}})
+
+
 def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, checkpoint: Path | None = None,
           resume: bool = False, config_hash: str = "", device: str = "cpu",
           on_step: Callable[[TrainState, dict[str, float]], None] | None = None,
@@ -206,20 +229,9 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
         state.tokens_seen += int((x != 0).sum())
         info = {"loss": loss.item(), "lr": sched.get_last_lr()[0], "grad_norm": gnorm.item()}
         if val_set and (state.step % cfg.eval_every == 0 or state.step == cfg.max_steps):
-            # teacher-forced exact match equals greedy exact match for a deterministic decoder, at 1/T the cost
-            res = evaluate_examples(model, task, val_set, cfg.eval_batch_size, device, generate=False)["metrics"]
-            val = res[task.metric if task.metric != "exact_match" else "tf_exact_match"]
-            info["val"] = val
-            improved = state.best_val is None or val > state.best_val
-            state.best_val = val if state.best_val is None else max(state.best_val, val)
-            state.evals_since_best = 0 if improved else state.evals_since_best + 1
-            if cfg.early_stop is not None and val >= cfg.early_stop:
-                state.stopped_early, state.stop_reason = True, "target"
-            elif cfg.patience is not None and task.higher_is_better and state.evals_since_best >= cfg.patience:
-                state.stopped_early, state.stop_reason = True, "plateau"
+            validate(model, task, val_set, cfg, state, info, device)
             model.train()
-        if "val" in info or state.step % 50 == 0 or state.step == 1:
-            state.curve.append({"step": state.step, **{k: round(v, 6) for k, v in info.items()}})
+        log_step(state, info)
         state.seconds = time.perf_counter() - start
         if on_step:
             on_step(state, info)

@@ -27,12 +27,16 @@ def sweep(
     workers: int | None = typer.Option(None, "--workers", help="worker processes (default 1)"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the runs (and which are already done); run nothing"),
+    stack: int = typer.Option(8, "--stack", help="train up to N tiny runs (d_model <= 128, differing only in seed "
+                              "and lr) as one stack per worker; 1 = every run alone"),
     json_out: bool = typer.Option(False, "--json", help="no progress bar; print a summary JSON as the last line"),
 ) -> None:
     """Run a grid of experiments; finished config hashes are skipped, so rerunning resumes."""
     from arena.sweep import expand, load_spec, run_jobs
 
     n = _executor_opts(executor, workers)
+    if stack < 1:
+        raise ArenaError(f"--stack must be >= 1, got {stack}")
     spec = load_spec(spec_path)
     jobs = expand(spec)
     if dry_run:
@@ -49,7 +53,7 @@ def sweep(
                 print(f"{'done' if r['completed'] else 'todo'}  {r['config_hash'][:12]}  {r['run']}")
         return
     summary = run_jobs(jobs, db=db, executor=executor, scheduler=scheduler, workers=n, progress=not json_out,
-                       name=spec.name)
+                       name=spec.name, stack=stack)
     out = {"name": spec.name, **summary.as_dict()}
     if json_out:
         print(json.dumps(out))
@@ -84,12 +88,16 @@ def succinctness(
                                             "(unfinished searches are marked; rerun to continue)"),
     tag: str = typer.Option("", "--tag", help="suffix for the output files (e.g. a budget: steps1500)"),
     out: str = typer.Option("results", "--out", help="folder for succinctness_<task>.csv/.png"),
+    stack: int = typer.Option(8, "--stack", help="train up to N tiny runs of one probe (seeds x lrs) as one stack; "
+                              "1 = every run alone"),
     json_out: bool = typer.Option(False, "--json", help="print the table and fits as JSON"),
 ) -> None:
     """Smallest size reaching --target in >= 2 of 3 seeds per (arch, depth), by bisection; fit exp vs poly."""
     from arena.succinctness import SuccinctnessConfig, parse_depths, parse_ladder, run_succinctness
 
     n = _executor_opts(executor, workers)
+    if stack < 1:
+        raise ArenaError(f"--stack must be >= 1, got {stack}")
     import re
 
     if tag and not re.fullmatch(r"[A-Za-z0-9._-]+", tag):
@@ -108,7 +116,7 @@ def succinctness(
                              depths=parse_depths(depths), target=target, ladder=parse_ladder(ladder), seeds=seeds,
                              lrs=lr_list, n_layers=layers, variant=variant, overrides=list(set_),
                              max_steps=max_steps, time_limit_s=None if time_limit is None else time_limit * 60,
-                             tag=tag)
+                             tag=tag, stack=stack)
     result = run_succinctness(cfg, db=db, executor=executor, scheduler=scheduler, workers=n, out_dir=out,
                               progress=not json_out)
     if json_out:

@@ -147,3 +147,23 @@ def test_small_real_sweep_into_postgres(pg_url, sweep_env, tmp_path):
     assert run_jobs(jobs, db=pg_url).skipped == 2
     _assert_one_completed_row_per_hash(pg_url, jobs)
     assert _results(pg_url) == _sequential_reference(jobs, f"sqlite:///{tmp_path / 'ref.db'}")
+
+
+def test_tiny_runs_train_as_one_stack_and_record_as_if_alone(sweep_env, tmp_path):
+    """Seeds x lrs of one tiny configuration share a worker and one stacked training (arena.batched); each is still
+    its own row with its own config hash, and every recorded metric equals a sweep that runs them one at a time."""
+    from arena.sweep import group_jobs
+
+    spec = tiny_spec([0, 1], lrs=[3e-3, 1e-3], archs=["rnn"])
+    units = group_jobs(expand(parse_spec(spec)))
+    assert sorted(len(u) for u in units) == [4, 4]  # one stack per task: 2 seeds x 2 lrs
+    assert all(len({j.spec["task"] for j in u}) == 1 for u in units)
+    jobs = expand(parse_spec(spec | {"tasks": spec["tasks"][:1]}))
+    stacked, alone = f"sqlite:///{tmp_path / 'stacked.db'}", f"sqlite:///{tmp_path / 'alone.db'}"
+    s = run_jobs(jobs, db=stacked)
+    assert (s.done, s.failed) == (4, 0), s.errors
+    assert (run_jobs(jobs, db=alone, stack=1).done) == 4
+    _assert_one_completed_row_per_hash(stacked, jobs)
+    assert _results(stacked) == _results(alone)
+    assert {r.extra.get("stacked_training", {}).get("k") for r in _rows(stacked)} == {4}
+    assert all("stacked_training" not in (r.extra or {}) for r in _rows(alone))
