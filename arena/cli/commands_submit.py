@@ -27,9 +27,9 @@ def submit(
     name: str | None = typer.Option(None, "--name", help="which architecture, when the file or package has several"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or "
                                                      "sqlite:///results/arena.db)"),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="wall-clock seconds for the sandboxed "
-                                                                       "process. Default: 300"),
-    memory_limit: int | None = typer.Option(None, "--memory-limit", help="address-space limit of the sandboxed "
+    time_limit: float | None = typer.Option(None, "--time-limit", help="wall-clock seconds for the whole "
+                                                                       "submission, every worker. Default: 300"),
+    memory_limit: int | None = typer.Option(None, "--memory-limit", help="address-space limit of each worker "
                                                                          "process in MB. Default: 4096"),
     max_steps: int | None = typer.Option(None, "--max-steps", help="training steps per suite run. Default: 60"),
     seed: int = typer.Option(0, "--seed", help="seed of the model's initialisation and training batches (the data "
