@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from arena.api import ArchConfig, SizePreset, arch_spec
+from arena.api import ArchConfig, AttentionCapture, HeadCost, SizePreset, arch_spec
 from arena.architectures.transformer import SOFTMAX_FLOPS, alibi_slopes, causal_bias
 
 Reg = Literal["none", "entropy", "kl_uniform", "kl_recency"]
@@ -95,6 +95,7 @@ class CompressiveAttention(nn.Module):
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={cfg.n_heads}")
         self.d_model, self.n_heads, self.d_head = d_model, cfg.n_heads, d_model // cfg.n_heads
         self.layer_idx, self.cfg = layer_idx, cfg
+        self.inner = self.n_heads * self.d_head  # = d_model until heads are pruned
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.out_proj = nn.Linear(d_model, d_model, bias=False)
         self.compress = nn.Conv1d(d_model, d_model, kernel_size=cfg.rate, stride=cfg.rate)
@@ -114,7 +115,7 @@ class CompressiveAttention(nn.Module):
         return x.view(x.shape[0], x.shape[1], self.n_heads, self.d_head).transpose(1, 2)
 
     def _kv(self, x: torch.Tensor, detach_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        w = self.qkv.weight[self.d_model:]
+        w = self.qkv.weight[self.inner:]
         w = w.detach() if detach_weights else w
         k, v = F.linear(x, w).chunk(2, dim=-1)
         return self._heads(k), self._heads(v)
@@ -170,7 +171,7 @@ class CompressiveAttention(nn.Module):
 
     def _ar_loss(self, h: torch.Tensor, evicted: torch.Tensor, compressed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """||Attn(H, E) - Attn(H, f_c(E))||^2 per query, projections and H detached, no positions."""
-        q = self._heads(F.linear(h.detach(), self.qkv.weight[: self.d_model].detach()))
+        q = self._heads(F.linear(h.detach(), self.qkv.weight[: self.inner].detach()))
         k_e, v_e = self._kv(evicted, detach_weights=True)
         k_c, v_c = self._kv(compressed, detach_weights=True)
         scale = 1.0 / math.sqrt(self.d_head)
@@ -236,6 +237,9 @@ class CompressiveAttention(nn.Module):
     # -- parallel forward over segments ---------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
+        if not self.n_heads:  # every head pruned
+            self.aux_loss = None
+            return self.out_proj(x.new_zeros(b, t, 0))
         mem = self.empty_memory(b, x.device, x.dtype)
         acc: dict[str, torch.Tensor] = {}
         outs = []
@@ -245,7 +249,7 @@ class CompressiveAttention(nn.Module):
             t_q = torch.arange(start, start + h.shape[1], device=x.device)
             q, k, v = (self._heads(z) for z in self.qkv(h).chunk(3, dim=-1))
             o = self._attend(q, k, v, t_q, start, mem, acc)
-            outs.append(o.transpose(1, 2).reshape(b, h.shape[1], d))
+            outs.append(o.transpose(1, 2).reshape(b, h.shape[1], self.inner))
             if start + n_s < t:  # another segment follows: update the memories
                 mem = self._update(mem, h, k, v, t_q, acc)
         self._finish(acc)
@@ -256,6 +260,8 @@ class CompressiveAttention(nn.Module):
         return self.empty_memory(batch, device)
 
     def step(self, x: torch.Tensor, mem: Memory) -> tuple[torch.Tensor, Memory]:
+        if not self.n_heads:
+            return self.out_proj(x.new_zeros(x.shape[0], 0)), mem
         h = x.unsqueeze(1)
         q, k, v = (self._heads(z) for z in self.qkv(h).chunk(3, dim=-1))
         seg_start = mem.pos - mem.h_s.shape[1]
@@ -270,7 +276,55 @@ class CompressiveAttention(nn.Module):
             mem = self._update(mem, mem.h_s, mem.k_s, mem.v_s, t_seg, acc)
             mem = replace(mem, h_s=mem.h_s[:, :0], k_s=mem.k_s[:, :, :0], v_s=mem.v_s[:, :, :0])
         self._finish(acc)
-        return self.out_proj(o.reshape(x.shape[0], self.d_model)), mem
+        return self.out_proj(o.reshape(x.shape[0], self.inner)), mem
+
+    # -- optional capabilities: attention capture and head pruning (arena.api) ---------------------------------------
+    @torch.no_grad()
+    def capture_attention(self, x: torch.Tensor) -> AttentionCapture:
+        """The forward's segment schedule with every segment's probabilities kept. Each query row lists its own
+        segment's keys [CM; M; current]; rows are padded to the widest key set with invisible slots."""
+        b, t, _ = x.shape
+        mem, n_s = self.empty_memory(b, x.device, x.dtype), self.cfg.seg_len
+        segs = []
+        for start in range(0, t, n_s):
+            h = x[:, start:start + n_s]
+            q, k, v = (self._heads(z) for z in self.qkv(h).chunk(3, dim=-1))
+            kk, vv = torch.cat([mem.k_c, mem.k_m, k], 2), torch.cat([mem.v_c, mem.v_m, v], 2)
+            t_q = torch.arange(start, start + h.shape[1], device=x.device).to(mem.t_m.dtype)
+            t_k = torch.cat([mem.t_c, mem.t_m, t_q])
+            scores = torch.matmul(q, kk.transpose(-2, -1)) * (1.0 / math.sqrt(self.d_head))
+            probs = (scores + causal_bias(t_q, t_k, self.slopes).to(scores.dtype)).softmax(-1)  # (B, H, l, S_i)
+            vis = t_q[:, None] >= t_k[None, :]
+            uniform = torch.matmul(vis.to(vv.dtype) / vis.sum(-1, keepdim=True), vv)
+            segs.append((probs, torch.matmul(probs, vv), uniform, vis, (t_q[:, None] - t_k[None, :]).float()))
+            if start + n_s < t:
+                mem = self._update(mem, h, k, v, t_q, {})
+        width = max(s[0].shape[-1] for s in segs)
+        pad = lambda z, val=0: F.pad(z, (0, width - z.shape[-1]), value=val)  # noqa: E731
+        return AttentionCapture(probs=torch.cat([pad(s[0]) for s in segs], 2),
+                                head_outputs=torch.cat([s[1] for s in segs], 2), out_proj=self.out_proj,
+                                visible=torch.cat([pad(s[3], False) for s in segs], 0),
+                                offsets=torch.cat([pad(s[4]) for s in segs], 0),
+                                uniform_outputs=torch.cat([s[2] for s in segs], 2))
+
+    @torch.no_grad()
+    def prune_heads(self, keep: list[int]) -> None:
+        """Keep only the heads in ``keep`` (q/k/v rows, out_proj columns, ALiBi slopes); f_c is shared."""
+        keep = sorted(set(int(h) for h in keep))
+        if any(h < 0 or h >= self.n_heads for h in keep):
+            raise ValueError(f"head indices {keep} out of range for {self.n_heads} heads")
+        dh = self.d_head
+        cols = torch.tensor([h * dh + j for h in keep for j in range(dh)], dtype=torch.long)
+        rows = torch.cat([cols + part * self.inner for part in range(3)])
+        w = {"device": self.qkv.weight.device, "dtype": self.qkv.weight.dtype}  # weights are copied in: no init
+        qkv = nn.utils.skip_init(nn.Linear, self.d_model, 3 * len(cols), bias=False, **w)
+        qkv.weight.copy_(self.qkv.weight[rows])
+        out = nn.utils.skip_init(nn.Linear, len(cols), self.d_model, bias=False, **w)
+        out.weight.copy_(self.out_proj.weight[:, cols])
+        self.qkv, self.out_proj = qkv, out
+        if self.slopes is not None:
+            self.slopes = self.slopes[torch.tensor(keep, dtype=torch.long)]
+        self.n_heads, self.inner = len(keep), len(cols)
 
     def extra_metrics(self) -> dict[str, float]:
         """Per-layer attention statistics of the last forward, keyed ``l{layer}/...``."""
@@ -311,6 +365,22 @@ def compressive_flops(d_model: int, cfg: CompressiveConfig, seq_len: int, dense:
             "elementwise": (SOFTMAX_FLOPS + extra) * cfg.n_heads * keys / t}
 
 
+def compressive_head_params(d_model: int, cfg: CompressiveConfig) -> int:
+    return 4 * d_model * (d_model // cfg.n_heads)  # q/k/v rows and out_proj columns; f_c is shared
+
+
+def compressive_head_flops(d_model: int, cfg: CompressiveConfig, seq_len: int) -> dict[str, float]:
+    """One head's share of :func:`compressive_flops`: its projections (and K/V of compressed rows), its scores."""
+    d_head, sched = d_model // cfg.n_heads, segment_schedule(seq_len, cfg)
+    t = sum(s[0] for s in sched)
+    matmul, keys = 8.0 * d_model * d_head * t, 0.0
+    for ell, lm, lc, n_ev in sched:
+        keys += ell * (ell + 1) / 2.0 + ell * (lm + lc)
+        matmul += 4.0 * d_model * d_head * n_ev / cfg.rate if cfg.cmem_len else 0.0
+    extra = 1.0 if cfg.pos == "alibi" else 0.0
+    return {"matmul": matmul / t, "attention": 4.0 * d_head * keys / t, "elementwise": (SOFTMAX_FLOPS + extra) * keys / t}
+
+
 def compressive_state(d_model: int, cfg: CompressiveConfig, seq_len: int) -> int:
     t = int(seq_len)
     n_full, partial = divmod(t, cfg.seg_len)
@@ -328,6 +398,7 @@ PRESETS = {"tiny": SizePreset(32, 1, {"seg_len": 4, "mem_len": 4, "cmem_len": 4,
 
 @arch_spec("compressive", kind="mixer", config=CompressiveConfig, params=compressive_params, flops=compressive_flops,
            state_size=compressive_state, family="attention", version=1, supports_step=True, presets=PRESETS,
+           captures_attention=True, heads=HeadCost(params=compressive_head_params, flops=compressive_head_flops),
            description="Compressive Transformer attention: segment + FIFO memory + conv-compressed memory, "
                        "attention-reconstruction loss, optional signed entropy/KL regulariser",
            reference="https://arxiv.org/abs/1911.05507")

@@ -32,6 +32,7 @@ from torch import nn
 
 from arena.api import ChannelSpec, SizePreset, arch_spec
 from arena.architectures.transformer import (
+    HEAD_COST,
     CausalSelfAttention,
     TransformerConfig,
     attention_flops,
@@ -141,7 +142,7 @@ PRESETS = {"tiny": SizePreset(32, 1, {"n_experts": 4, "top_k": 2}),
 
 @arch_spec("moe", kind="mixer", config=MoEConfig, params=attention_params, flops=attention_flops,
            state_size=attention_state, channel=MOE_CHANNEL, family="attention", version=1, supports_step=True,
-           presets=PRESETS, description="transformer with a top-k routed mixture-of-experts FFN (Switch k=1, "
+           presets=PRESETS, captures_attention=True, heads=HEAD_COST, description="transformer with a top-k routed mixture-of-experts FFN (Switch k=1, "
                                         "Mixtral k=2), dropless, load-balancing loss",
            reference="https://arxiv.org/abs/2101.03961")
 def build(d_model: int, layer_idx: int, cfg: MoEConfig) -> nn.Module:

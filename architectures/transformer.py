@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from arena.api import ArchConfig, SizePreset, arch_spec
+from arena.api import ArchConfig, AttentionCapture, HeadCost, SizePreset, arch_spec
 
 try:  # optional CUDA fast path; never needed on CPU
     from flash_attn import flash_attn_func  # type: ignore[import-not-found]
@@ -109,6 +109,7 @@ class CausalSelfAttention(nn.Module):
         if cfg.pos == "rope" and self.d_head % 2:
             raise ValueError(f"RoPE needs an even head size, got {self.d_head}")
         self.layer_idx, self.cfg = layer_idx, cfg
+        self.inner = self.n_heads * self.d_head  # = d_model until heads are pruned
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=cfg.bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=cfg.bias)
         self.register_buffer("slopes", alibi_slopes(cfg.n_heads) if cfg.pos == "alibi" else None, persistent=False)
@@ -117,7 +118,7 @@ class CausalSelfAttention(nn.Module):
     # q, k, v as (B, H, T, d_head) with positions applied
     def _qkv(self, x: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, t, _ = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # (B, H, T, dh) each
         if self.cfg.pos == "rope":
             cos, sin = rope_cos_sin(pos, self.d_head, self.cfg.rope_base)
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
@@ -156,11 +157,52 @@ class CausalSelfAttention(nn.Module):
         return torch.matmul(a, v)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape
+        b, t, _ = x.shape
+        if not self.n_heads:  # every head pruned: only the output bias is left
+            return self.out_proj(x.new_zeros(b, t, 0))
         pos = torch.arange(t, device=x.device)
         q, k, v = self._qkv(x, pos)
         o = self._attend(q, k, v, pos, pos)  # (B, H, T, d_head)
-        return self.out_proj(o.transpose(1, 2).reshape(b, t, d))
+        return self.out_proj(o.transpose(1, 2).reshape(b, t, self.inner))
+
+    # -- optional capabilities: attention capture and head pruning (arena.api) ------------------------------------
+    @torch.no_grad()
+    def capture_attention(self, x: torch.Tensor) -> AttentionCapture:
+        """Recompute this layer on x (B, T, D) with the explicit kernel: probabilities, per-head outputs, and the
+        outputs uniform attention would give. The training path (SDPA) is not touched."""
+        b, t, _ = x.shape
+        pos = torch.arange(t, device=x.device)
+        q, k, v = self._qkv(x, pos)
+        scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(self.d_head))
+        scores = scores + causal_bias(pos, pos, self.slopes).to(scores.dtype)
+        probs = scores.softmax(dim=-1)  # (B, H, T, T)
+        visible = pos[:, None] >= pos[None, :]
+        uniform = v.cumsum(2) / (pos + 1).to(v.dtype)[:, None]  # causal mean of the values
+        return AttentionCapture(probs=probs, head_outputs=torch.matmul(probs, v), out_proj=self.out_proj,
+                                visible=visible, offsets=(pos[:, None] - pos[None, :]).float(),
+                                uniform_outputs=uniform)
+
+    @torch.no_grad()
+    def prune_heads(self, keep: list[int]) -> None:
+        """Keep only the heads in ``keep``: q/k/v rows and out_proj columns of the others are removed."""
+        keep = sorted(set(int(h) for h in keep))
+        if any(h < 0 or h >= self.n_heads for h in keep):
+            raise ValueError(f"head indices {keep} out of range for {self.n_heads} heads")
+        dh = self.d_head
+        cols = torch.tensor([h * dh + j for h in keep for j in range(dh)], dtype=torch.long)
+        rows = torch.cat([cols + part * self.inner for part in range(3)])
+        w = {"device": self.qkv.weight.device, "dtype": self.qkv.weight.dtype}  # weights are copied in: no init
+        qkv = nn.utils.skip_init(nn.Linear, self.d_model, 3 * len(cols), bias=self.cfg.bias, **w)
+        qkv.weight.copy_(self.qkv.weight[rows])
+        out = nn.utils.skip_init(nn.Linear, len(cols), self.d_model, bias=self.cfg.bias, **w)
+        out.weight.copy_(self.out_proj.weight[:, cols])
+        if self.cfg.bias:
+            qkv.bias.copy_(self.qkv.bias[rows])
+            out.bias.copy_(self.out_proj.bias)
+        self.qkv, self.out_proj = qkv, out
+        if self.slopes is not None:
+            self.slopes = self.slopes[torch.tensor(keep, dtype=torch.long)]
+        self.n_heads, self.inner = len(keep), len(cols)
 
     def forward_stacked(self, x: torch.Tensor) -> torch.Tensor:
         """forward() when arena.batched trains several models as one stack: one attention call for all of them
@@ -181,12 +223,14 @@ class CausalSelfAttention(nn.Module):
 
     def step(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, Any]:
         k_cache, v_cache = state
+        if not self.n_heads:
+            return self.out_proj(x.new_zeros(x.shape[0], 0)), state
         t = k_cache.shape[2]
         pos = torch.tensor([t], device=x.device)
         q, k, v = self._qkv(x.unsqueeze(1), pos)
         k_cache, v_cache = torch.cat([k_cache, k], 2), torch.cat([v_cache, v], 2)
         o = self._attend(q, k_cache, v_cache, pos, torch.arange(t + 1, device=x.device))
-        return self.out_proj(o.reshape(x.shape[0], self.d_model)), (k_cache, v_cache)
+        return self.out_proj(o.reshape(x.shape[0], self.inner)), (k_cache, v_cache)
 
     def extra_metrics(self) -> dict[str, float]:
         """Attention statistics of the last ``math``-path forward, keyed ``l{layer}/...`` (empty under sdpa)."""
@@ -218,11 +262,32 @@ def attention_state(d_model: int, cfg: TransformerConfig, seq_len: int) -> int:
     return 2 * int(seq_len) * d_model
 
 
+def head_params(d_model: int, cfg: TransformerConfig) -> int:
+    """One head: its q/k/v rows and out_proj columns (and q/k/v biases); the out_proj bias is shared."""
+    d_head = d_model // cfg.n_heads
+    return 4 * d_model * d_head + (3 * d_head if cfg.bias else 0)
+
+
+def head_flops(d_model: int, cfg: TransformerConfig, seq_len: int) -> dict[str, float]:
+    """One head's share of :func:`attention_flops` (everything but the shared out_proj bias add)."""
+    d_head, mean_keys = d_model // cfg.n_heads, (max(1, int(seq_len)) + 1) / 2.0
+    elem = SOFTMAX_FLOPS * mean_keys + (3 * d_head if cfg.bias else 0)
+    if cfg.pos == "rope":
+        elem += 3.0 * 2 * d_head
+    elif cfg.pos == "alibi":
+        elem += mean_keys
+    return {"matmul": 8.0 * d_model * d_head, "attention": 4.0 * d_head * mean_keys, "elementwise": elem}
+
+
+HEAD_COST = HeadCost(params=head_params, flops=head_flops)
+
+
 PRESETS = {"tiny": SizePreset(32, 1), "small": SizePreset(128, 2), "base": SizePreset(256, 4)}
 
 
 @arch_spec("transformer", kind="mixer", config=TransformerConfig, params=attention_params, flops=attention_flops,
            state_size=attention_state, family="attention", version=1, supports_step=True, presets=PRESETS,
+           captures_attention=True, heads=HEAD_COST,
            description="pre-norm decoder: causal multi-head attention (SDPA; RoPE/ALiBi/none) + GELU MLP",
            reference="https://arxiv.org/abs/1706.03762")
 def build(d_model: int, layer_idx: int, cfg: TransformerConfig) -> nn.Module:

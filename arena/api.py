@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # the surface stays importable without torch (``arena list`` never loads it)
+    import torch
 
 Kind = Literal["mixer", "model"]
 ScoringMode = Literal["generate", "teacher_forced", "custom"]
@@ -95,6 +98,9 @@ class ArchSpec:
         presets: size presets (tiny/small/base).
         task_specific: a model that only works for some tasks (e.g. the state machine).
         supported_tasks: for task-specific models, the task names it can run.
+        captures_attention: every mixer module implements :class:`AttentionCapturable` (``capture_attention``).
+        heads: the mixer's attention heads can be removed (:class:`HeadPrunable`); the :class:`HeadCost` says what
+            one head costs, so a pruned model's analytic params/FLOPs are the parent's minus the removed heads'.
     """
 
     name: str
@@ -119,6 +125,8 @@ class ArchSpec:
     supported_tasks: tuple[str, ...] = ()
     trainer: str = "gradient"
     source: str = "builtin"
+    captures_attention: bool = False
+    heads: HeadCost | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +245,15 @@ class Task:
     def max_seq_len(self) -> int:
         return max(len(e.tokens) for exs in self.splits.values() for e in exs)
 
+    def analysis_examples(self, split: str, n: int) -> list[Example]:
+        """Up to ``n`` scored examples of ``split`` for model analysis (attention statistics, head importance).
+        Tasks whose evaluated splits hold no example lists (custom scoring) override it."""
+        if split not in self.splits:
+            from arena.errors import suggest
+
+            raise ValueError(f"task {self.name!r} has no split {split!r}{suggest(split, self.splits)}")
+        return list(self.splits[split][:n])
+
     def describe_example(self, ex: Example) -> dict[str, Any]:
         """A human-readable rendering used by ``arena data export``."""
         words = self.vocab.decode(ex.tokens)
@@ -281,6 +298,68 @@ class ChannelSpec:
     params: Callable[..., int]
     flops: Callable[..., Mapping[str, float]]
     active_params: Callable[..., int] | None = None
+
+
+# -- optional capabilities of attention mixers ---------------------------------------------------------------------
+@dataclass
+class AttentionCapture:
+    """What one attention layer did on a batch, recomputed with the explicit kernel (never the training path).
+
+    ``S`` is the number of key slots a query can be shown: T for causal self-attention; for a memory mixer the
+    widest key set of any segment (the slots of a query's own segment, padded with invisible ones).
+
+    Attributes:
+        probs: (B, H, T, S) attention probabilities; rows sum to 1 over the visible keys, 0 elsewhere.
+        head_outputs: (B, H, T, d_head) each head's output (``probs @ values``) before the output projection.
+        out_proj: the linear map from the concatenated heads (B, T, H * d_head), head h in columns
+            ``h * d_head:(h + 1) * d_head``, to the layer's output; ``None`` if the mixer has none.
+        visible: (T, S) bool, which key slots query t may attend to (causal mask, memory slots, padding).
+        offsets: (T, S) float, how far back key slot s lies from query t in tokens (t_q - t_k; for a compressed
+            memory slot the mean time of its sources).
+        uniform_outputs: (B, H, T, d_head) what each head would output with uniform attention over its visible
+            keys (the same values): the baseline for effective rank. ``None`` if the mixer cannot say.
+    """
+
+    probs: torch.Tensor
+    head_outputs: torch.Tensor
+    out_proj: Any
+    visible: torch.Tensor
+    offsets: torch.Tensor
+    uniform_outputs: torch.Tensor | None = None
+
+
+@runtime_checkable
+class AttentionCapturable(Protocol):
+    """A mixer that can show its attention. Declared with ``ArchSpec.captures_attention=True``; checked by
+    :func:`arena.testing.check_architecture` (the capture's heads, projected, must equal the mixer's forward)."""
+
+    n_heads: int
+    d_head: int
+
+    def capture_attention(self, x: torch.Tensor) -> AttentionCapture: ...
+
+
+@runtime_checkable
+class HeadPrunable(Protocol):
+    """A mixer whose heads can be removed for real (smaller projections). ``prune_heads(keep)`` keeps the listed
+    head indices (sorted, possibly none) and must leave the outputs of the kept heads unchanged; the module's
+    ``out_proj`` input is the concatenation of the heads, so a gate on it scales one head (head importance)."""
+
+    n_heads: int
+    d_head: int
+    out_proj: Any
+
+    def prune_heads(self, keep: list[int]) -> None: ...
+
+
+@dataclass(frozen=True)
+class HeadCost:
+    """What one attention head of a mixer costs: ``params(d_model, cfg) -> int`` and ``flops(d_model, cfg,
+    seq_len) -> {"matmul": .., "attention": .., "elementwise": ..}`` per token. The mixer's analytic params and
+    FLOPs must be affine in its number of heads with these slopes (a test checks it per architecture)."""
+
+    params: Callable[..., int]
+    flops: Callable[..., Mapping[str, float]]
 
 
 def flops_total(flops: float | Mapping[str, float] | None) -> float | None:

@@ -39,7 +39,7 @@ FORMATS = ("csv", "md", "latex", "json", "parquet")
 SUFFIX_FORMAT = {".csv": "csv", ".md": "md", ".markdown": "md", ".tex": "latex", ".latex": "latex",
                  ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 GROUP_KEYS = ["arch", "arch_version", "task", "task_version", "split", "size", "variant", "max_steps", "source",
-              "plugin_name", "plugin_version", "plugin_sha256"]
+              "plugin_name", "plugin_version", "plugin_sha256", "derived"]
 # cost axis -> (cost column, ratio column, pareto column, unit divisor, human label)
 COST_AXES: dict[str, tuple[str, str, str, float, str]] = {
     "params": ("params_total", "norm_per_mparam", "pareto_params", 1e6, "parameters"),
@@ -55,13 +55,14 @@ _RUN_COLUMNS = [
     Run.params_non_embedding, Run.state_size, Run.flops_forward_per_example, Run.flops_counted_per_example,
     Run.flops_note, Run.latency_p50_ms, Run.memory_mb, Run.metric, Run.headline_split, Run.score,
     Run.normalized_score, Run.chance, Run.higher_is_better, Run.source, Run.plugin_name, Run.plugin_version,
-    Run.plugin_sha256, Run.task_specific, Run.error, Run.flops_status, Run.isolation,
+    Run.plugin_sha256, Run.task_specific, Run.error, Run.flops_status, Run.isolation, Run.parent_run_id,
+    Run.derived_method, Run.heads_kept, Run.finetune_steps,
 ]
 # the few config/hardware fields the board needs, extracted by the database as one small JSON array per run, so
 # Python decodes each distinct array once instead of every run's whole config
 _SPEC_PATHS = ("train", "arch_config", "task_config", "d_model", "n_layers", "params", "size")
 _HW_PATHS = ("gpu", "cpu", "threads")
-RUN_FRAME_COLUMNS = [c.key for c in _RUN_COLUMNS] + ["hardware_label", "variant", "max_steps", "lr"]
+RUN_FRAME_COLUMNS = [c.key for c in _RUN_COLUMNS] + ["hardware_label", "variant", "max_steps", "lr", "derived"]
 
 
 def _json_array(engine: Engine, column: Any, prefix: tuple[str, ...], keys: Sequence[str]) -> Any:
@@ -115,6 +116,17 @@ def size_label(size: str | None, config: dict | None) -> str:
     if spec.get("params"):
         return f"budget {human_int(spec['params'])}"
     return size or spec.get("size") or "?"
+
+
+def derived_labels(df: pd.DataFrame) -> pd.Series:
+    """``""`` for a trained run; ``pruned <method> <kept> heads[ +ft <steps>]`` for a run made by ``arena prune``
+    (it has its parent's config, so without this label it would be averaged with its parent)."""
+    method = df["derived_method"].astype(object)
+    kept = pd.to_numeric(df["heads_kept"], errors="coerce").astype("Int64").astype(str)
+    steps = pd.to_numeric(df["finetune_steps"], errors="coerce").fillna(0).astype(int)
+    label = "pruned " + method.fillna("").astype(str) + " " + kept + " heads" + steps.map(
+        lambda n: f" +ft {n}" if n else "")
+    return label.where(method.notna() | df["parent_run_id"].notna(), "")
 
 
 def variant_label(config: dict | None, train_defaults: dict[str, Any] | None = None) -> str:
@@ -201,6 +213,7 @@ def load_runs(engine: Engine, *, task: str | None = None, split: str | None = No
                                         df["size"].astype(object).fillna(budget_or_preset)).fillna("?")
     hw = pd.Series(_hardware_labels(df["hw"].tolist()), index=df.index, dtype=object)
     df["hardware_label"] = hw.where(df["latency_p50_ms"].notna(), None)
+    df["derived"] = derived_labels(df)
     for col in ("created_at", "finished_at"):
         df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
     num = ["params_total", "params_active", "params_non_embedding", "state_size", "flops_forward_per_example",
@@ -299,8 +312,8 @@ def aggregate(runs: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
 
 
 def leaderboard_columns() -> list[str]:
-    return ["arch", "arch_version", "arch_family", "task", "task_version", "split", "size", "variant", "max_steps",
-            "metric", "headline_split", "chance", "n", "n_failed", "seeds", "score_mean", "score_std",
+    return ["arch", "arch_version", "arch_family", "task", "task_version", "split", "size", "variant", "derived",
+            "max_steps", "metric", "headline_split", "chance", "n", "n_failed", "seeds", "score_mean", "score_std",
             "normalized_mean", "normalized_std", "params_total", "params_active", "params_non_embedding",
             "state_size", "flops_per_example", "flops_counted_per_example", "latency_p50_ms", "latency_min_ms",
             "latency_max_ms", "memory_mb", *RATIO_COLUMNS, *PARETO_COLUMNS, "hardware", "source", "plugin_name",

@@ -252,6 +252,8 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
                                                "evaluate": t_eval - t_train,
                                                "measure": t_measure - t_eval},
                              "eval_seq_len": seq_len, "memory_scope": run_memory.scope(), **custom_extra}
+    if state.attention_curve:
+        extra["attention_curve"] = state.attention_curve
     logs = {}
     for name, mod in model.named_modules():
         fn = getattr(mod, "extra_metrics", None)
@@ -331,6 +333,8 @@ def run_record(run: Any) -> dict[str, Any]:
         "provenance": {"arena_version": prov.arena_version, "git_commit": prov.git_commit, "git_dirty": prov.git_dirty,
                        "python": prov.python, "packages": prov.packages, "command": prov.command} if prov else None,
         "extra": run.extra or {},
+        "derived": {"parent_run_id": run.parent_run_id, "method": run.derived_method, "heads_kept": run.heads_kept,
+                    "finetune_steps": run.finetune_steps} if getattr(run, "parent_run_id", None) else None,
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "db": None,
@@ -338,7 +342,10 @@ def run_record(run: Any) -> dict[str, Any]:
 
 
 def reproduce_command(record: dict[str, Any]) -> str:
-    """The exact ``arena run`` command that reproduces a stored run."""
+    """The exact ``arena run`` command that reproduces a stored run (``arena prune`` for a derived run)."""
+    derived = (record.get("config") or {}).get("derived")
+    if derived:
+        return prune_command(derived)
     spec = record["config"]["spec"]
     parts = ["arena", "run", "--arch", spec["arch"], "--task", spec["task"], "--split", record["split"]]
     if spec.get("params"):
@@ -369,6 +376,21 @@ def reproduce_command(record: dict[str, Any]) -> str:
     import shlex
 
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def prune_command(derived: dict[str, Any]) -> str:
+    """The ``arena prune`` command that re-derives one pruned run from its parent."""
+    parts = ["arena", "prune", str(derived["parent_run_id"]), "--method", derived["method"], "--keep",
+             str(derived["keep"])]
+    if derived.get("finetune_steps"):
+        parts += ["--finetune-steps", str(derived["finetune_steps"])]
+    if derived.get("finetune_lr") is not None:
+        parts += ["--finetune-lr", str(derived["finetune_lr"])]
+    if derived.get("seed") is not None:
+        parts += ["--seed", str(derived["seed"])]
+    if derived.get("importance"):
+        parts += ["--split", derived["importance"]["split"], "--examples", str(derived["importance"]["examples"])]
+    return " ".join(parts)
 
 
 def _yaml(v: Any) -> str:

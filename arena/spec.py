@@ -41,10 +41,13 @@ class TrainConfig(StrictConfig):
     max_eval_examples: int | None = Field(None, ge=1, description="cap per evaluated split. Default: None (all)")
     online: bool = Field(False, description="draw fresh training examples every step (generated tasks with "
                          "draw_online; held-out sets stay fixed and disjoint). Default: False")
+    log_attention: bool = Field(False, description="record per-head attention statistics (arena analyze) at step 0 "
+                                "and every eval_every steps on up to 64 validation examples; needs an "
+                                "attention-capturing architecture; does not change training. Default: false")
 
     # fields added after runs were recorded: left out of the config hash while at their default, so the hash of
     # every earlier run (and sweep resume by hash) is unchanged
-    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {"patience": None, "online": False}
+    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {"patience": None, "online": False, "log_attention": False}
 
 
 class LatencyConfig(StrictConfig):
@@ -150,6 +153,9 @@ def resolve(spec: RunSpec, arch: ArchSpec, task_spec: TaskSpec, *, extra_hash: s
     if arch.task_specific and arch.supported_tasks and task_spec.name not in arch.supported_tasks:
         raise ArenaError(f"architecture {arch.name!r} is task-specific and has no skeleton for task "
                          f"{task_spec.name!r}; it supports: {', '.join(arch.supported_tasks)}")
+    if spec.train.log_attention and not arch.captures_attention:
+        raise ArenaError(f"train.log_attention needs an architecture that declares attention capture; "
+                         f"{arch.name!r} does not (it has no attention heads to record)")
     task_cfg = _validate(task_spec.config, spec.task_config, f"config for task {task_spec.name!r}")
     try:
         task = task_spec.cls(task_cfg, seed=spec.seed if spec.data_seed is None else spec.data_seed, split=spec.split)

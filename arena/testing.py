@@ -3,7 +3,9 @@
 ``check_architecture(name_or_spec)`` returns one :class:`CheckResult` per check; ``arena validate NAME`` prints them
 and exits 0 only when all pass. Checks (DESIGN.md §3): config round-trip, output shape, finite outputs, a
 gradient on every parameter, causality, ``step()`` equals the parallel forward (when declared), reported
-parameter count equals the counted one, determinism under a seed, FLOPs and state size declared.
+parameter count equals the counted one, determinism under a seed, FLOPs and state size declared; when declared,
+attention capture (the capture's heads, projected, equal the forward) and head pruning (all heads kept = same model;
+removed heads cost what ``HeadCost`` says).
 """
 
 from __future__ import annotations
@@ -149,6 +151,53 @@ def check_architecture(spec: ArchSpec | str, cfg: ArchConfig | None = None, atol
         assert isinstance(s, int) and s >= 0, f"state size must be a non-negative int, got {s!r}"
         return f"{sum(f.values()):,.0f} FLOPs/token, state {s:,}"
 
+    def attention_capture() -> str:
+        from arena.analyze import capture_layers
+
+        m = model_box["m"]
+        inputs: dict[int, torch.Tensor] = {}
+        hooks = [mx.register_forward_pre_hook(lambda mod, a, i=i: inputs.__setitem__(i, a[0]))
+                 for i, mx in enumerate(m.mixers)]
+        with torch.no_grad():
+            m(x)
+        for h in hooks:
+            h.remove()
+        worst = 0.0
+        for i, cap in enumerate(capture_layers(m, x)):
+            b, n_heads, t, dh = cap.head_outputs.shape
+            assert cap.probs.shape[:3] == (b, n_heads, t), f"layer {i}: probs shape {tuple(cap.probs.shape)}"
+            assert torch.allclose(cap.probs.sum(-1), torch.ones(()), atol=1e-4), f"layer {i}: rows do not sum to 1"
+            assert float((cap.probs * ~cap.visible).abs().max()) == 0.0, f"layer {i}: mass on invisible keys"
+            if cap.out_proj is not None:
+                with torch.no_grad():
+                    fast = m.mixers[i](inputs[i])
+                    shown = cap.out_proj(cap.head_outputs.transpose(1, 2).reshape(b, t, n_heads * dh))
+                worst = max(worst, float((fast - shown).abs().max()))
+        assert worst <= atol, f"capture's projected head outputs differ from the mixer's forward by {worst:.3g}"
+        return f"max diff {worst:.1e}"
+
+    def head_pruning() -> str:
+        import copy
+
+        m = model_box["m"]
+        full = copy.deepcopy(m)
+        for mx in full.mixers:
+            mx.prune_heads(list(range(mx.n_heads)))
+        half = copy.deepcopy(m)
+        removed = 0
+        for mx in half.mixers:
+            keep = list(range(0, mx.n_heads, 2))
+            removed += mx.n_heads - len(keep)
+            mx.prune_heads(keep)
+        with torch.no_grad():
+            assert torch.equal(full(x), m(x)), "keeping every head changes the outputs"
+            assert torch.isfinite(half(x)).all(), "a pruned model gives non-finite outputs"
+        drop = sum(p.numel() for p in m.parameters()) - sum(p.numel() for p in half.parameters())
+        assert drop == removed * spec.heads.params(shape.d_model, cfg), (
+            f"removing {removed} heads removed {drop:,} parameters, HeadCost says {removed} x "
+            f"{spec.heads.params(shape.d_model, cfg):,}")
+        return f"{removed} heads removed, {drop:,} parameters"
+
     run("config", config_roundtrip)
     run("build", build)
     if "m" not in model_box:
@@ -160,6 +209,10 @@ def check_architecture(spec: ArchSpec | str, cfg: ArchConfig | None = None, atol
         run("causality", causality)
     if spec.supports_step:
         run("step == parallel", step_equals_parallel)
+    if spec.captures_attention:
+        run("attention capture", attention_capture)
+    if spec.heads is not None:
+        run("head pruning", head_pruning)
     run("param count", param_count)
     run("determinism", determinism)
     run("flops declared", flops_declared)

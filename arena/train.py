@@ -34,6 +34,7 @@ class TrainState:
     seconds: float = 0.0
     evals_since_best: int = 0  # validation checks since the best so far (the plateau stop's counter)
     stop_reason: str | None = None  # "target" (early_stop reached) or "plateau" (patience ran out)
+    attention_curve: list[dict[str, Any]] = field(default_factory=list)  # train.log_attention: one point per eval
 
 
 def _pad(examples: list[Example], device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,6 +215,9 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
         batches.after_load()
     start = time.perf_counter() - state.seconds
     aux_modules = [m for m in model.modules() if hasattr(m, "aux_loss")]
+    probe = _attention_probe(task, cfg)
+    if probe and not state.attention_curve:
+        state.attention_curve.append(_attention_point(model, probe, 0, cfg, device))
     model.train()
     while state.step < cfg.max_steps and not state.stopped_early:
         x, y = batches.next()
@@ -231,6 +235,8 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
         if val_set and (state.step % cfg.eval_every == 0 or state.step == cfg.max_steps):
             validate(model, task, val_set, cfg, state, info, device)
             model.train()
+        if probe and (state.step % cfg.eval_every == 0 or state.step == cfg.max_steps or state.stopped_early):
+            state.attention_curve.append(_attention_point(model, probe, state.step, cfg, device))
         log_step(state, info)
         state.seconds = time.perf_counter() - start
         if on_step:
@@ -242,3 +248,24 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
                 on_checkpoint(state)
     model.eval()
     return state
+
+
+ATTENTION_PROBE_EXAMPLES = 64
+
+
+def _attention_probe(task: Task, cfg: TrainConfig) -> list[Example]:
+    """The fixed held-out examples whose attention ``train.log_attention`` records (empty when it is off)."""
+    if not cfg.log_attention:
+        return []
+    split = "val" if "val" in task.splits else task.eval_splits[0]
+    return task.analysis_examples(split, ATTENTION_PROBE_EXAMPLES)
+
+
+def _attention_point(model: torch.nn.Module, probe: list[Example], step: int, cfg: TrainConfig,
+                     device: str) -> dict[str, Any]:
+    """Attention statistics at this step (no_grad, eval mode, no random numbers drawn: training is unchanged)."""
+    from arena.analyze import analyze_examples, compact
+
+    report = analyze_examples(model, probe, cfg.eval_batch_size, device)
+    model.train()
+    return {"step": step, **compact(report)}

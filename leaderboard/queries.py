@@ -153,7 +153,7 @@ def blank_reasons(frame: pd.DataFrame, axis: str, gate: float, include_task_spec
 def badges(frame: pd.DataFrame) -> pd.Series:
     """Per row, the labels a reader needs before trusting it: task-specific, plugin, unverified cost (FLOPs only
     declared by a submission, or FLOPs the counter disagrees with for no known reason), no isolation (a submission
-    that ran without a sandbox), mixed hardware."""
+    that ran without a sandbox), mixed hardware, pruned (a model derived from a trained run by ``arena prune``)."""
     out: list[list[str]] = [[] for _ in range(len(frame))]
     none = pd.Series(False, index=frame.index)
     flags = [(frame["task_specific"].fillna(False).astype(bool), "task-specific"),
@@ -161,14 +161,15 @@ def badges(frame: pd.DataFrame) -> pd.Series:
              (frame.get("flops_unverified", none).fillna(False).astype(bool)
               | frame.get("flops_status", none).astype(object).eq("declared"), "unverified cost"),
              (frame.get("isolation", none).astype(object).eq("none"), "no isolation"),
-             (frame["hardware"].astype(object).eq("mixed"), "mixed hardware")]
+             (frame["hardware"].astype(object).eq("mixed"), "mixed hardware"),
+             (frame.get("derived", none).astype(object).fillna("").astype(str).ne(""), "pruned")]
     for mask, label in flags:
         for i in np.flatnonzero(mask.to_numpy()):
             out[i].append(label)
     return pd.Series(out, index=frame.index, dtype=object)
 
 
-BADGES = ["task-specific", "plugin", "unverified cost", "no isolation", "mixed hardware"]
+BADGES = ["task-specific", "plugin", "unverified cost", "no isolation", "mixed hardware", "pruned"]
 RANK_BY = {"score": "normalized score", "params": "score per M params", "flops": "score per GFLOP",
            "latency": "score per ms"}
 

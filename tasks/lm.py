@@ -162,6 +162,17 @@ class LMTask(Task):
     def max_seq_len(self) -> int:
         return self.cfg.block_size + 1
 
+    def analysis_examples(self, split: str, n: int) -> list[Example]:
+        """Held-out windows for ``val`` (``<bos>`` + ``block_size`` characters of the validation text, disjoint,
+        every position scored, as the held-out score reads it); the training windows for ``train``."""
+        if split == "train":
+            return list(self.splits["train"][:n])
+        if split != "val":
+            raise ValueError(f"task 'lm' analyses split 'val' (held-out text) or 'train', not {split!r}")
+        W, ids, bos = self.cfg.block_size, self.tokenizer.encode(self.val_text), self.tokenizer.bos_id
+        starts = range(0, max(0, len(ids) - W) + 1, W)
+        return [Example(tokens=(bos, *ids[s : s + W]), mask=(True,) * W) for s in list(starts)[:n]]
+
     def describe_example(self, ex: Example) -> dict[str, Any]:
         text = self.tokenizer.decode(ex.tokens)
         return {"input": text, "target": text, "slices": dict(ex.slices)}

@@ -50,7 +50,13 @@ def _sdpa_math():
 def measure_flops(spec: ArchSpec, shape: ModelShape, cfg: ArchConfig, model: torch.nn.Module, seq_len: int,
                   tokens_seen: int) -> dict[str, float | str | None]:
     """Per-token and per-example forward FLOPs, training total, and the counter cross-check with a note."""
-    breakdown = analytic_flops(spec, shape, cfg, seq_len)
+    return flops_record(analytic_flops(spec, shape, cfg, seq_len), model, seq_len, tokens_seen)
+
+
+def flops_record(breakdown: dict[str, float] | None, model: torch.nn.Module, seq_len: int,
+                 tokens_seen: int) -> dict[str, float | str | None]:
+    """:func:`measure_flops` from an analytic per-token breakdown (a pruned model's is its parent's minus the
+    removed heads')."""
     if breakdown is None:
         return {"forward_per_token": None, "forward_per_example": None, "train_total": None,
                 "counted_forward_per_example": None, "note": "n/a (symbolic): not comparable on a FLOPs axis",

@@ -87,6 +87,11 @@ class Run(Base):
     task_specific: Mapped[bool] = mapped_column(Boolean, default=False)
     hardware: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # derived runs (arena prune): made from the parent's trained model, not trained from scratch
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    derived_method: Mapped[str | None] = mapped_column(String(32))
+    heads_kept: Mapped[int | None] = mapped_column(Integer)
+    finetune_steps: Mapped[int | None] = mapped_column(Integer)
 
     metrics: Mapped[list[Metric]] = relationship(back_populates="run", cascade="all, delete-orphan",
                                                  order_by="Metric.id")

@@ -229,3 +229,27 @@ def record_many(engine: Engine, runs: list[tuple[dict[str, Any], dict[str, Any]]
         return ids
 
     return _write(engine, go, "record the completed runs")
+
+
+def replace_metrics(engine: Engine, run_id: int, splits: list[str], metrics: list[dict[str, Any]],
+                    extra: dict[str, Any] | None = None) -> None:
+    """One transaction: drop the run's metrics of ``splits``, add ``metrics``, and merge ``extra`` into the run's
+    extra (results computed after the run finished, e.g. ``arena analyze``)."""
+
+    def go(s: Session) -> None:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise ArenaError(f"no run {run_id}")
+        run.metrics[:] = [m for m in run.metrics if m.split not in splits]
+        run.metrics.extend(Metric(**m) for m in metrics)
+        if extra:
+            run.extra = dict(run.extra or {}) | extra
+
+    _write(engine, go, "record the run's new metrics")
+
+
+def derived_runs(engine: Engine, parent_run_id: int) -> list[Run]:
+    """Completed runs derived from ``parent_run_id`` (pruned models), oldest first."""
+    with Session(engine, expire_on_commit=False) as s:
+        return list(s.scalars(select(Run).where(Run.parent_run_id == parent_run_id, Run.status == "completed")
+                              .order_by(Run.id)))

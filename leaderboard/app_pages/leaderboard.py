@@ -53,6 +53,9 @@ weights = tuple(st.session_state.get(k, d) for k, d in (("w_score", 1.0), ("w_pa
                                                               ("w_latency", 0.0)))
 view["combined"] = queries.combined_score(view, *weights, gate=gate)
 view["variant_short"] = view["variant"].map(short_variant)
+derived = view["derived"].astype(object).fillna("").astype(str) if "derived" in view else ""
+view["variant_short"] = (derived + " · " + view["variant_short"]).str.strip(" ·").where(derived.ne(""),
+                                                                                       view["variant_short"])
 shown = queries.search(view, query)
 
 _, ratio_col, pareto_col, _, _ = COST_AXES["params" if rank_by == "score" else rank_by]
@@ -84,11 +87,13 @@ config = {
     "variant_short": text("variant", width=130, help="options that differ from the defaults (select a row for the "
                           "full text)"),
     "badges": st.column_config.MultiselectColumn("badges", options=queries.BADGES, width=120,
-                                                 color=["#d62728", "#1f77b4", "#ff7f0e", "#8c564b", "#7f7f7f"],
+                                                 color=["#d62728", "#1f77b4", "#ff7f0e", "#8c564b", "#7f7f7f",
+                                                        "#2ca02c"],
                                                  help="task-specific: the task's structure is built in; plugin: "
                                                       "submitted code; unverified cost: FLOPs only declared by the "
                                                       "submission, or the FLOP counter disagrees with them for no "
-                                                      "known reason; no isolation: the submission ran unsandboxed"),
+                                                      "known reason; no isolation: the submission ran unsandboxed; "
+                                                      "pruned: heads removed from a trained run by arena prune"),
     "n": num("n", width=36, help="completed seeds"),
     "params_total": num("params", width=66), "flops_per_example": num("FLOPs/ex", width=72),
     "latency_p50_ms": num("p50 ms", width=66, help="median over seeds of each run's p50 latency at batch 1"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from arena.leaderboard import queries, ui
+from arena.leaderboard import attention_view, queries, ui
 from arena.paper import si
 
 st.title("Run detail")
@@ -43,6 +43,7 @@ st.text(f"{rec['arch']} (v{rec['arch_version']}) on {rec['task']} (v{rec['task_v
 plugin = rec.get("plugin")
 st.text(f"source: {rec['source']}" + (f" · plugin {plugin['name']} {plugin['version'] or ''} "
                                       f"sha256 {plugin['sha256'] or 'n/a'}" if plugin else ""))
+attention_view.derived_note(rec)
 if rec.get("error"):
     st.error("The run failed or was interrupted:")
     st.code(rec["error"], language=None)
@@ -81,6 +82,8 @@ else:
     st.altair_chart(alt.Chart(curve).mark_line(point=True).encode(
         x=alt.X("step:Q"), y=alt.Y("value:Q"), color=alt.Color("series:N"),
         tooltip=["step:Q", "series:N", alt.Tooltip("value:Q", format=".4f")]), width="stretch")
+
+attention_view.render(url, rec)
 
 c1, c2 = st.columns(2)
 with c1:
