@@ -36,8 +36,8 @@ def _finetune(model: torch.nn.Module, res: Any, steps: int, lr: float | None, de
     if steps <= 0:
         return TrainState()
     parent = res.spec.train
-    cfg = parent.model_copy(update={"max_steps": steps, "warmup_steps": 0, "min_lr_ratio": 1.0, "early_stop": None, "patience": None,
-                                    "eval_every": steps, "log_attention": False,
+    cfg = parent.model_copy(update={"max_steps": steps, "warmup_steps": 0, "min_lr_ratio": 1.0, "early_stop": None,
+                                    "patience": None, "eval_every": steps, "log_attention": False,
                                     "lr": lr if lr is not None else parent.lr * parent.min_lr_ratio})
     state = train(model, res.task, cfg, res.spec.seed, device=device)
     model.eval()
@@ -96,18 +96,20 @@ def score_and_measure(res: Any, run: Any, model: torch.nn.Module, kept: list[lis
     fields = {
         "params_total": params["total"], "params_embedding": params["embedding"],
         "params_non_embedding": params["non_embedding"], "params_active": params["active"], "state_size": state_size,
-        "flops_forward_per_token": flops["forward_per_token"], "flops_forward_per_example": flops["forward_per_example"],
-        "flops_train_total": flops["train_total"], "flops_counted_per_example": flops["counted_forward_per_example"],
+        "flops_forward_per_token": flops["forward_per_token"],
+        "flops_forward_per_example": flops["forward_per_example"], "flops_train_total": flops["train_total"],
+        "flops_counted_per_example": flops["counted_forward_per_example"],
         "flops_note": flops["note"], "latency_p50_ms": lat.get("p50_ms"), "latency_p90_ms": lat.get("p90_ms"),
         "latency_batch": lat.get("batch"), "throughput_per_s": lat.get("throughput_per_s"),
         "threads": torch.get_num_threads(), "memory_mb": peak_memory_mb(device), "metric": task.metric,
-        "headline_split": head, "score": score, "normalized_score": normalized(score, task.chance, task.higher_is_better),
-        "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": hardware(device)}
+        "headline_split": head, "score": score,
+        "normalized_score": normalized(score, task.chance, task.higher_is_better), "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": hardware(device)}
     metrics = []
     for split, r in results.items():
         for name, value in r.get("metrics", {}).items():
             if name != "n":
-                metrics.append({"split": split, "name": name, "value": _num(value), "n": int(r["metrics"].get("n", 0)) or None})
+                metrics.append({"split": split, "name": name, "value": _num(value),
+                                "n": int(r["metrics"].get("n", 0)) or None})
         for key, groups in r.get("slices", {}).items():
             for val, ms in groups.items():
                 metrics += [{"split": split, "name": name, "value": _num(value), "slice_key": key,

@@ -43,7 +43,8 @@ def test_analyze_then_prune_records_metrics_and_derived_runs(db_url, monkeypatch
     code, out, _ = cli(monkeypatch, capsys, "show", str(parent["run_id"]), "--json")
     shown = last_json(out)
     heads = shown["slices"]["attention:val"]["head"]
-    assert set(heads) == {"0.0", "0.1", "0.2", "0.3"} and {"entropy_norm", "entropy_norm@init", "erank@uniform"} <= set(heads["0.2"])
+    assert set(heads) == {"0.0", "0.1", "0.2", "0.3"}
+    assert {"entropy_norm", "entropy_norm@init", "erank@uniform"} <= set(heads["0.2"])
     assert shown["scores"]["attention:val"]["entropy_norm@uniform"] == pytest.approx(1.0)
     pattern = shown["extra"]["attention"]["val"]["pattern"]
     assert len(pattern["probs"]) == 1 and len(pattern["probs"][0]) == 4 and len(pattern["tokens"]) == 16
