@@ -73,10 +73,10 @@ def score_and_measure(res: Any, run: Any, model: torch.nn.Module, kept: list[lis
     """Evaluate every split and measure the pruned model as the runner measures a trained one."""
     from arena.api import ModelShape
     from arena.evaluate import evaluate_task
+    from arena.measure import memory as run_memory
     from arena.measure.flops import flops_record
     from arena.measure.hardware import hardware
     from arena.measure.latency import measure_latency
-    from arena.measure.memory import peak_memory_mb
     from arena.runner import _num, headline_split, normalized
 
     spec, task, device = res.spec, res.task, res.spec.device
@@ -101,7 +101,7 @@ def score_and_measure(res: Any, run: Any, model: torch.nn.Module, kept: list[lis
         "flops_counted_per_example": flops["counted_forward_per_example"],
         "flops_note": flops["note"], "latency_p50_ms": lat.get("p50_ms"), "latency_p90_ms": lat.get("p90_ms"),
         "latency_batch": lat.get("batch"), "throughput_per_s": lat.get("throughput_per_s"),
-        "threads": torch.get_num_threads(), "memory_mb": peak_memory_mb(device), "metric": task.metric,
+        "threads": torch.get_num_threads(), "memory_mb": run_memory.peak_memory_mb(device), "metric": task.metric,
         "headline_split": head, "score": score,
         "normalized_score": normalized(score, task.chance, task.higher_is_better), "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": hardware(device)}
     metrics = []
@@ -115,7 +115,8 @@ def score_and_measure(res: Any, run: Any, model: torch.nn.Module, kept: list[lis
                 metrics += [{"split": split, "name": name, "value": _num(value), "slice_key": key,
                              "slice_value": str(val), "n": int(ms.get("n", 0)) or None}
                             for name, value in ms.items() if name != "n"]
-    extra = {"flops_breakdown": flops.get("breakdown"), "latency_seq_len": seq_len, "eval_seq_len": seq_len}
+    extra = {"flops_breakdown": flops.get("breakdown"), "latency_seq_len": seq_len, "eval_seq_len": seq_len,
+             "memory_scope": run_memory.scope()}
     return fields, metrics, extra
 
 
@@ -177,7 +178,10 @@ def _record_one(engine: Any, stored: Any, derivation: dict[str, Any], order: lis
               "finetune_steps": derivation["finetune_steps"]}
     new_id = repo.create_run(engine, **ident)
     try:
-        t0 = time.perf_counter()
+        from arena.measure import memory as run_memory
+
+        run_memory.start_run(res.spec.device)
+        t0, cpu0 = time.perf_counter(), time.process_time()
         model = pruned_copy(stored.model, kept)
         state = _finetune(model, res, derivation["finetune_steps"], derivation["finetune_lr"], res.spec.device)
         fields, metrics, extra = score_and_measure(res, run, model, kept, state.tokens_seen)
@@ -187,7 +191,8 @@ def _record_one(engine: Any, stored: Any, derivation: dict[str, Any], order: lis
         removed = [list(x) for x in order[: sum(counts) - derivation["keep"]]]
         extra |= {"pruning": {"kept": kept, "removed": removed, "order": [list(x) for x in order], **scores,
                               "heads_before": counts, "parent_run_id": run.id},
-                  "curve": state.curve, "wall_seconds": time.perf_counter() - t0}
+                  "curve": state.curve, "wall_seconds": time.perf_counter() - t0,
+                  "cpu_seconds": time.process_time() - cpu0}
         fields |= {"step": state.step, "train_seconds": state.seconds, "extra": extra, "checkpoint_path": str(path)}
         repo.complete_run(engine, new_id, fields, metrics, _provenance(command))
     except KeyboardInterrupt:

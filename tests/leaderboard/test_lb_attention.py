@@ -67,5 +67,5 @@ def test_derived_run_is_marked_and_reproduced_by_its_prune_command(attention_db,
     at = render("leaderboard")
     assert_clean(at)
     table = at.dataframe[0].value
-    assert sorted(table["derived"]) == ["", "pruned importance 2/4", "pruned importance 2/4 +ft 2",
-                                        "pruned random 2/4"]
+    assert sorted(table["derived"]) == ["", "pruned importance 2 heads", "pruned importance 2 heads +ft 2",
+                                        "pruned random 2 heads"]
