@@ -67,5 +67,9 @@ def test_derived_run_is_marked_and_reproduced_by_its_prune_command(attention_db,
     at = render("leaderboard")
     assert_clean(at)
     table = at.dataframe[0].value
-    assert sorted(table["derived"]) == ["", "pruned importance 2 heads", "pruned importance 2 heads +ft 2",
-                                        "pruned random 2 heads"]
+    # the derived runs have their parent's config: each is its own row, labelled and badged, never a "seed"
+    assert len(table) == 4 and list(table["n"]) == [1, 1, 1, 1]
+    labels = sorted(str(v).split(" · ")[0] for v in table["variant_short"])
+    assert [v for v in labels if v.startswith("pruned")] == [
+        "pruned importance 2 heads", "pruned importance 2 heads +ft 2", "pruned random 2 heads"]
+    assert sum("pruned" in list(b) for b in table["badges"]) == 3
