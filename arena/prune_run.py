@@ -122,13 +122,17 @@ def score_and_measure(res: Any, run: Any, model: torch.nn.Module, kept: list[lis
 
 def prune_run(engine: Any, run_id: int, method: str, keep: str, *, finetune_steps: int = 0,
               finetune_lr: float | None = None, seed: int = 0, split: str = "val", n_examples: int = 256,
-              progress: Any = None, command: str | None = None) -> list[dict[str, Any]]:
+              progress: Any = None, command: str | None = None, threads: int | None = None) -> list[dict[str, Any]]:
     """Rank the heads of run ``run_id``, then for every count in ``keep`` record one derived run. Returns one
     ``{"run_id", "keep", "skipped"}`` per count."""
+    from arena.store.repo import mark_stale_runs
     from arena.stored import load_run
 
+    mark_stale_runs(engine)
     stored = load_run(engine, run_id)
     run, res = stored.run, stored.res
+    if threads or res.spec.threads:  # as the runner: the parent's thread count unless told otherwise
+        torch.set_num_threads(threads or res.spec.threads)
     if res.arch.heads is None:
         raise ArenaError(f"architecture {res.arch.name!r} has no attention heads to prune; arena prune works on "
                          "architectures that declare heads (transformer, moe, compressive)")

@@ -86,6 +86,7 @@ def prune(
     seed: int = typer.Option(0, "--seed", help="seed of the random order (method random)"),
     split: str = typer.Option("val", "--split", help="held-out split for head importance (never test)"),
     examples: int = typer.Option(256, "--examples", min=1, help="examples for head importance"),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: the parent run's)"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
     json_out: bool = typer.Option(False, "--json", help="quiet; print one JSON object as the last line"),
 ) -> None:
@@ -106,7 +107,8 @@ def prune(
     command = "arena " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with RichProgress(enabled=not json_out) as progress:
         done = prune_run(engine, run_id, method, keep, finetune_steps=finetune_steps, finetune_lr=finetune_lr,
-                         seed=seed, split=split, n_examples=examples, progress=progress, command=command)
+                         seed=seed, split=split, n_examples=examples, progress=progress, command=command,
+                         threads=threads)
     rows = []
     for d in done:
         rec = run_record(get_run(engine, d["run_id"]))
