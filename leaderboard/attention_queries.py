@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from arena.export import has_runs_table
+from arena.export import has_runs_table, run_columns_present
 from arena.store.models import Run
 
 VARIANT_SUFFIX = {"": "trained", "@init": "init", "@uniform": "uniform"}
@@ -68,8 +68,8 @@ def pruning_frame(engine: Engine, run_id: int) -> pd.DataFrame:
     """Runs derived from ``run_id`` by ``arena prune``, plus the parent itself (all heads, method "parent")."""
     cols = ["run_id", "method", "heads_kept", "finetune_steps", "score", "params_total", "flops_per_example",
             "latency_p50_ms"]
-    if not has_runs_table(engine):
-        return pd.DataFrame(columns=cols)
+    if not has_runs_table(engine) or "parent_run_id" not in run_columns_present(engine):
+        return pd.DataFrame(columns=cols)  # no runs, or a database older than derived runs (read, never migrated)
     q = select(Run.id, Run.derived_method, Run.heads_kept, Run.finetune_steps, Run.score, Run.params_total,
                Run.flops_forward_per_example, Run.latency_p50_ms, Run.config).where(
         ((Run.parent_run_id == run_id) | (Run.id == run_id)) & (Run.status == "completed"))
