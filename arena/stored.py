@@ -45,7 +45,13 @@ def resolve_run(run: Any, overrides: list[str] | None = None) -> Any:
     config = run.config or {}
     if "spec" not in config:
         raise ArenaError(f"run {run.id} has no arena run spec in its config (a submitted or imported run)")
-    return prepare(RunSpec.model_validate(config["spec"]), overrides)
+    res = prepare(RunSpec.model_validate(config["spec"]), overrides)
+    for what, recorded, now in (("task", run.task_version, res.task_spec.version),
+                                ("architecture", run.arch_version, res.arch.version)):
+        if recorded != now:
+            raise ArenaError(f"run {run.id} was recorded with {what} version {recorded}, this arena has version {now}; "
+                             "its data or model would not be the ones it was trained on")
+    return res
 
 
 def build_run_model(run: Any, res: Any) -> torch.nn.Module:
