@@ -181,6 +181,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "listops-mini": "arena.tasks.listops:ListOpsMiniTask",
     "mqar": "arena.tasks.mqar:MQARTask",
     "mqar-fig2": "arena.tasks.mqar:MQARFig2Task",
+    "recall-depth": "arena.tasks.recall_depth:RecallDepthTask",
     "parity_check": "arena.tasks.chomsky:ParityCheckTask",
     "even_pairs": "arena.tasks.chomsky:EvenPairsTask",
     "modular_arithmetic": "arena.tasks.chomsky:ModularArithmeticTask",

@@ -88,6 +88,8 @@ class SuccinctnessConfig:
     max_steps: int = 300
     time_limit_s: float | None = None
     tag: str = ""
+    pilot: int = 0  # widths piloted with seed 0 before the bisection (0: none)
+    state_bits: bool = True  # measure the state in bits of the passing runs at P* (architectures with step())
     stack: int = 8  # runs of one probe (seeds x lrs) trained as one stack when tiny (arena.sweep.group_jobs)
 
     @property
@@ -114,10 +116,20 @@ class Search:
     outcomes: dict[int, tuple[bool, int]] = field(default_factory=dict)  # index -> (passed, seeds that succeeded)
     runs: int = 0
     done: bool = False
+    pilot: list[int] = field(default_factory=list)  # ladder indices still to be piloted (seed 0, every lr)
 
     def __post_init__(self) -> None:
         if self.hi < 0:
             self.hi = len(self.widths)
+
+
+def pilot_indices(n: int, k: int) -> list[int]:
+    """k ladder indices spread evenly from the smallest to the largest width (all of them when k >= n)."""
+    if k <= 0:
+        return []
+    if k >= n:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if k > 1 else [n - 1]
 
 
 def arch_overrides(arch: str, overrides: list[str]) -> list[str]:
@@ -189,32 +201,63 @@ def _widths(cfg: SuccinctnessConfig, arch: str) -> list[int]:
     return sorted({max(step, int(math.ceil(w / step) * step)) for w in cfg.ladder})
 
 
+def _seed_ok(cfg: SuccinctnessConfig, s: Search, index: int, seed: int, scores: dict[str, float | None],
+             failed: set[str], cache: dict[tuple, Job]) -> tuple[bool, list[Job]]:
+    """Whether any learning rate of this seed reaches the target at ladder index ``index``, and the runs missing
+    for deciding it."""
+    ok, missing = False, []
+    for lr in cfg.lrs:
+        j = _job(cfg, s.arch, s.depth, s.widths[index], seed, lr, cache)
+        if j.config_hash in scores:
+            sc = scores[j.config_hash]
+            ok = ok or (sc is not None and sc >= cfg.target)
+        elif j.config_hash not in failed:
+            missing.append(j)
+    return ok, ([] if ok else missing)
+
+
+def _run_pilot(cfg: SuccinctnessConfig, s: Search, scores: dict[str, float | None], failed: set[str],
+               cache: dict[tuple, Job]) -> list[Job]:
+    """The pilot (seed 0 at a few widths) brackets the bisection: below the smallest width where seed 0 passes,
+    above the largest pilot width under it that failed. If no pilot width passes, the largest width is probed."""
+    needed, passing = [], []
+    for i in s.pilot:
+        ok, missing = _seed_ok(cfg, s, i, 0, scores, failed, cache)
+        needed.extend(missing)
+        if ok:
+            passing.append(i)
+    if needed:
+        return needed
+    if passing:
+        top = min(passing)
+        below = [i for i in s.pilot if i < top]
+        s.lo, s.hi = (max(below) + 1 if below else 0), top + 1  # top + 1 is a guess, checked when reached
+    else:
+        s.lo, s.hi = len(s.widths) - 1, len(s.widths)
+    s.pilot = []
+    return []
+
+
 def _advance(cfg: SuccinctnessConfig, s: Search, scores: dict[str, float | None], failed: set[str],
              cache: dict[tuple, Job]) -> list[Job]:
     """Move the search as far as known scores allow; return the jobs whose results are needed next."""
+    if s.pilot:
+        needed = _run_pilot(cfg, s, scores, failed, cache)
+        if needed:
+            return needed
     while not s.done:
         if s.cur is None:
+            if s.lo >= s.hi and s.hi < len(s.widths) and s.hi not in s.outcomes:
+                s.hi = len(s.widths)  # the pilot's guessed upper end was never checked: search above it
             if s.lo >= s.hi:
                 s.done = True
                 return []
             s.cur, s.k = (s.lo + s.hi) // 2, cfg.need
-        width = s.widths[s.cur]
         needed, succ = [], 0
         for seed in range(s.k):
-            seed_ok, missing = False, []
-            for lr in cfg.lrs:
-                j = _job(cfg, s.arch, s.depth, width, seed, lr, cache)
-                if j.config_hash in scores:
-                    sc = scores[j.config_hash]
-                    seed_ok = seed_ok or (sc is not None and sc >= cfg.target)
-                elif j.config_hash in failed:
-                    pass
-                else:
-                    missing.append(j)
-            if seed_ok:
-                succ += 1
-            elif missing:
-                needed.extend(missing)
+            seed_ok, missing = _seed_ok(cfg, s, s.cur, seed, scores, failed, cache)
+            succ += seed_ok
+            needed.extend(missing)
         if needed:
             return needed
         remaining = cfg.seeds - s.k
@@ -240,6 +283,8 @@ def search_all(cfg: SuccinctnessConfig, *, db: str | None = None, executor: str 
     engine = open_store(db)
     cache: dict[tuple, Job] = {}
     searches = [Search(a, d, _widths(cfg, a)) for d in cfg.depths for a in cfg.archs]
+    for s in searches:
+        s.pilot = pilot_indices(len(s.widths), cfg.pilot)
     scores: dict[str, float | None] = {}
     failed: set[str] = set()
     t0 = time.monotonic()
@@ -281,7 +326,60 @@ def search_all(cfg: SuccinctnessConfig, *, db: str | None = None, executor: str 
     finally:
         if ex is not None:
             ex.close()
-    return searches, engine
+    return searches, engine, cache
+
+
+def _runs_of(s: Search, engine: Any, cache: dict[tuple, Job]) -> list[tuple[tuple, Any]]:
+    """(key, completed run row) of every run this search used."""
+    from arena.store import repo
+
+    out = []
+    for key, j in cache.items():
+        if key[0] == s.arch and key[1] == s.depth:
+            r = repo.find_completed(engine, j.config_hash)
+            if r is not None:
+                out.append((key, r))
+    return out
+
+
+def _budget(runs: list[tuple[tuple, Any]]) -> dict[str, float]:
+    """CPU and wall seconds the search's runs took (training share + evaluation + measurement)."""
+    cpu = sum(float((r.extra or {}).get("cpu_seconds") or r.train_seconds or 0.0) for _, r in runs)
+    wall = sum(float((r.extra or {}).get("wall_seconds") or r.train_seconds or 0.0) for _, r in runs)
+    return {"cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
+
+
+def _state_bits(cfg: SuccinctnessConfig, s: Search, idx: int, engine: Any, cache: dict[tuple, Job]) -> dict | None:
+    """The smallest state in bits among the runs that passed at P* (measured from each run's final checkpoint with
+    :func:`arena.statebits.measure_state_bits`, then kept in the run's ``extra``)."""
+    import torch
+
+    from arena.registry import get_arch
+    from arena.runner import build_for, checkpoint_path, prepare
+    from arena.spec import RunSpec
+    from arena.statebits import measure_state_bits
+    from arena.store import repo
+
+    if not get_arch(s.arch).supports_step:
+        return None
+    best = None
+    for (_arch, _depth, width, _seed, _lr), r in _runs_of(s, engine, cache):
+        if width != s.widths[idx] or r.score is None or r.score < cfg.target:
+            continue
+        sb = (r.extra or {}).get("state_bits")
+        if sb is None:
+            ck = checkpoint_path(r.config_hash)
+            if not ck.exists():
+                continue
+            res = prepare(RunSpec.model_validate(r.config["spec"]))
+            model = build_for(res)
+            model.load_state_dict(torch.load(ck, map_location="cpu", weights_only=False)["model"])
+            sb = measure_state_bits(model, res.task, r.state_size)
+            sb["run_id"] = r.id
+            repo.add_measurement(engine, r.id, "state_bits", sb)
+        if sb.get("state_bits") is not None and (best is None or sb["state_bits"] < best["state_bits"]):
+            best = sb
+    return best
 
 
 def _row(cfg: SuccinctnessConfig, s: Search, engine: Any, cache_lookup: dict[tuple, Job]) -> dict[str, Any]:
@@ -307,12 +405,20 @@ def _row(cfg: SuccinctnessConfig, s: Search, engine: Any, cache_lookup: dict[tup
                     return r
         return None
 
+    row.update(_budget(_runs_of(s, engine, cache_lookup)))
+    row.update(state_bits=None, bits_per_float=None, state_bits_bound=_bound(cfg, s.depth), p_star_run_id=None,
+               p_star_config_hash=None, git_commit=None)
     if idx is not None:
         r = measured(idx)
         if r is not None:
             row.update(p_star=r.params_non_embedding, state_size=r.state_size, flops=r.flops_forward_per_token,
                        d_model=s.widths[idx], n_layers=(r.config or {}).get("shape", {}).get("n_layers"),
-                       seeds_passed=s.outcomes[idx][1])
+                       seeds_passed=s.outcomes[idx][1], p_star_run_id=r.id, p_star_config_hash=r.config_hash,
+                       git_commit=r.provenance.git_commit if r.provenance else None)
+        if cfg.state_bits:
+            sb = _state_bits(cfg, s, idx, engine, cache_lookup)
+            if sb is not None:
+                row.update(state_bits=sb["state_bits"], bits_per_float=sb["bits_per_float"])
     if lower_idx is not None:
         r = measured(lower_idx)
         if r is not None:
@@ -320,6 +426,27 @@ def _row(cfg: SuccinctnessConfig, s: Search, engine: Any, cache_lookup: dict[tup
             if row["n_layers"] is None:
                 row["n_layers"] = (r.config or {}).get("shape", {}).get("n_layers")
     return row
+
+
+def _bound(cfg: SuccinctnessConfig, depth: int) -> float | None:
+    """The task's lower bound on the state (in bits) a left-to-right reader carries at this depth, if it has one."""
+    from arena.registry import get_task
+
+    fn = getattr(get_task(cfg.task).cls, "state_bits_bound", None)
+    if fn is None:
+        return None
+    return fn(depth, dict(_task_overrides(cfg), variant=cfg.variant) if cfg.variant else _task_overrides(cfg))
+
+
+def _task_overrides(cfg: SuccinctnessConfig) -> dict[str, Any]:
+    from arena.spec import parse_value
+
+    out = {}
+    for o in cfg.overrides:
+        k, _, v = o.partition("=")
+        if k.strip().startswith("task."):
+            out[k.strip()[5:]] = parse_value(v)
+    return out
 
 
 def fit_growth(depths: list[float], p_star: list[float], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -370,44 +497,83 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
             w.writerow({k: ("" if v is None else v) for k, v in r.items()})
 
 
-def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path, title: str) -> None:
+def _series(rows: list[dict[str, Any]], arch: str, key: str) -> list[tuple[int, float]]:
+    return sorted((r["depth"], r[key]) for r in rows if r["arch"] == arch and r["reached"] and r.get(key))
+
+
+def fit_all(rows: list[dict[str, Any]], key: str = "p_star") -> dict[str, Any]:
+    """Growth fits of ``key`` (p_star or state_bits) over the depths each architecture reached."""
+    out = {}
+    for arch in sorted({r["arch"] for r in rows}):
+        pts = _series(rows, arch, key)
+        out[arch] = fit_growth([p[0] for p in pts], [p[1] for p in pts])
+    return out
+
+
+def _fit_label(arch: str, f: dict[str, Any]) -> str:
+    if not f.get("preferred"):
+        return arch
+    ci = f["exp"].get("slope_ci95")
+    ci_txt = f", exp slope {f['exp']['slope']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+    return f"{arch} ({f['preferred']}: exp R²={f['exp']['r2']}, poly R²={f['poly']['r2']}{ci_txt})"
+
+
+def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path, title: str,
+         fits_bits: dict[str, Any] | None = None) -> None:
+    """P*(d) per architecture (and, when measured, the state in bits at P* beside the task's lower bound)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 6.2))
+    with_bits = any(r.get("state_bits") for r in rows)
+    fig, axes = plt.subplots(1, 2 if with_bits else 1, figsize=(13 if with_bits else 7.5, 6.2), squeeze=False)
+    ax = axes[0][0]
     archs = sorted({r["arch"] for r in rows})
+    depths = sorted({r["depth"] for r in rows})
     for i, arch in enumerate(archs):
         color = f"C{i}"
-        pts = sorted((r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r["p_star"])
+        pts = _series(rows, arch, "p_star")
         if pts:
-            f = fits.get(arch, {})
-            lab = arch + (f" ({f['preferred']}: exp R²={f['exp']['r2']}, poly R²={f['poly']['r2']})"
-                          if f.get("preferred") else "")
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color, label=lab)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color,
+                    label=_fit_label(arch, fits.get(arch, {})))
         lows = [(r["depth"], r["p_star_lower"]) for r in rows if r["arch"] == arch and not r["reached"]
                 and r["p_star_lower"]]
         if lows:
             ax.plot([p[0] for p in lows], [p[1] for p in lows], "^", color=color, mfc="none", ms=9,
                     label=f"{arch}: not reached (P* > largest failing size)")
-    ax.set_yscale("log", base=2)
-    ax.margins(x=0.1, y=0.25)
-    depths = sorted({r["depth"] for r in rows})
-    if depths:
-        ax.set_xticks(depths)
-    ax.set_xlabel("depth d")
-    ax.set_ylabel("P* (non-embedding parameters)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="best", framealpha=0.6)
+    _axes(ax, depths, "P* (non-embedding parameters)", title)
+    if with_bits:
+        bx = axes[0][1]
+        for i, arch in enumerate(archs):
+            pts = _series(rows, arch, "state_bits")
+            if pts:
+                bx.plot([p[0] for p in pts], [p[1] for p in pts], "s-", color=f"C{i}",
+                        label=_fit_label(arch, (fits_bits or {}).get(arch, {})))
+        bound = sorted({(r["depth"], r["state_bits_bound"]) for r in rows if r.get("state_bits_bound")})
+        if bound:
+            bx.plot([b[0] for b in bound], [b[1] for b in bound], "k--", label="lower bound for a left-to-right reader")
+        _axes(bx, depths, "state in bits at P* (b x state floats; b = fewest bits within 1 point)",
+              "carried state in bits vs the task's bound")
     fig.text(0.01, 0.01, "Caveats:\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(CAVEATS, 1)), fontsize=5.6,
              va="bottom", wrap=True)
     fig.subplots_adjust(bottom=0.27)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
     plt.close(fig)
+
+
+def _axes(ax: Any, depths: list[int], ylabel: str, title: str) -> None:
+    ax.set_yscale("log", base=2)
+    ax.margins(x=0.1, y=0.25)
+    if depths:
+        ax.set_xticks(depths)
+    ax.set_xlabel("depth d")
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6.5, loc="best", framealpha=0.6)
 
 
 def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor: str = "local",
@@ -418,30 +584,21 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
     spec = get_task(cfg.task)
     if not {"depth", "iid_depths"} & set(spec.config.model_fields):
         raise ArenaError(f"task {cfg.task!r} has no 'depth' (or 'iid_depths') config field; succinctness needs a "
-                         "depth-knob task (counter-chain, nested-parity, scan-depth)")
+                         "depth-knob task (recall-depth, counter-chain, nested-parity, scan-depth)")
     if cfg.variant and "variant" not in spec.config.model_fields:
         raise ArenaError(f"task {cfg.task!r} has no variants; drop --variant")
     if not 0 <= cfg.target <= 1:
         raise ArenaError(f"--target must be in [0, 1], got {cfg.target}")
     if cfg.seeds < 1:
         raise ArenaError("--seeds must be >= 1")
-    searches, engine = search_all(cfg, db=db, executor=executor, scheduler=scheduler, workers=workers,
-                                  progress=progress)
-    cache: dict[tuple, Job] = {}
-    for s in searches:  # rebuild the job keys for lookups (cheap: prepare is deterministic)
-        for i in set(s.outcomes):
-            for seed in range(cfg.seeds):
-                for lr in cfg.lrs:
-                    _job(cfg, s.arch, s.depth, s.widths[i], seed, lr, cache)
+    searches, engine, cache = search_all(cfg, db=db, executor=executor, scheduler=scheduler, workers=workers,
+                                         progress=progress)
     rows = [_row(cfg, s, engine, cache) for s in searches]
     if cfg.tag:  # a different budget is a different curve: keep it apart on the leaderboard
         for r in rows:
             r["task"] = f"{cfg.label}-{cfg.tag}"
     rows.sort(key=lambda r: (r["arch"], r["depth"]))
-    fits = {}
-    for arch in cfg.archs:
-        pts = [(r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r["p_star"]]
-        fits[arch] = fit_growth([p[0] for p in pts], [p[1] for p in pts])
+    fits, fits_bits = fit_all(rows), fit_all(rows, "state_bits")
     out = Path(out_dir)
     stem = f"succinctness_{cfg.label}" + (f"_{cfg.tag}" if cfg.tag else "")
     csv_path, png_path = out / f"{stem}.csv", out / f"{stem}.png"
@@ -449,8 +606,9 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
     title = (f"Succinctness on {cfg.label}: smallest width reaching {cfg.target:g} in >= {cfg.need} of {cfg.seeds} "
              f"seeds\n({cfg.max_steps} steps, lr {'/'.join(f'{x:g}' for x in cfg.lrs)}, ladder "
              f"{cfg.ladder[0]}..{cfg.ladder[-1]} x sqrt2)")
-    plot(rows, fits, png_path, title)
-    return {"task": cfg.label, "rows": rows, "fits": fits, "csv": str(csv_path), "png": str(png_path),
+    plot(rows, fits, png_path, title, fits_bits)
+    return {"task": cfg.label, "rows": rows, "fits": fits, "fits_state_bits": fits_bits, "csv": str(csv_path),
+            "png": str(png_path),
             "caveats": list(CAVEATS), "target_note": TARGET_NOTE}
 
 
@@ -461,10 +619,10 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
         for r in csv.DictReader(f):
             row: dict[str, Any] = dict(r)
             for k in ("depth", "p_star", "state_size", "n_layers", "p_star_lower", "seeds_passed", "runs", "d_model",
-                      "max_steps"):
+                      "max_steps", "state_bits", "bits_per_float", "p_star_run_id"):
                 if k in row:
                     row[k] = int(float(row[k])) if row[k] not in ("", None) else None
-            for k in ("flops", "target"):
+            for k in ("flops", "target", "state_bits_bound", "cpu_seconds", "wall_seconds"):
                 if k in row:
                     row[k] = float(row[k]) if row[k] not in ("", None) else None
             row["reached"] = str(row.get("reached")).lower() in ("true", "1", "yes")
@@ -484,11 +642,8 @@ def merge_tables(paths: list[str | Path], out_stem: str | Path, title: str, task
     if task_label:
         for r in rows:
             r["task"] = task_label
-    fits = {}
-    for arch in sorted({r["arch"] for r in rows}):
-        pts = [(r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r["p_star"]]
-        fits[arch] = fit_growth([p[0] for p in pts], [p[1] for p in pts])
+    fits, fits_bits = fit_all(rows), fit_all(rows, "state_bits")
     stem = Path(out_stem)
     write_csv(rows, stem.with_suffix(".csv"))
-    plot(rows, fits, stem.with_suffix(".png"), title)
-    return {"rows": rows, "fits": fits}
+    plot(rows, fits, stem.with_suffix(".png"), title, fits_bits)
+    return {"rows": rows, "fits": fits, "fits_state_bits": fits_bits}

@@ -17,7 +17,8 @@ HELD_OUT_BUCKETS = 8
 
 def held_out_bucket(tokens: tuple[int, ...]) -> bool:
     """True for the fixed eighth of sequences reserved for held-out sets (a stable hash, not Python's hash)."""
-    digest = hashlib.blake2b(bytes(tokens), digest_size=8).digest()
+    raw = bytes(tokens) if max(tokens) < 256 else b"".join(t.to_bytes(4, "little") for t in tokens)
+    digest = hashlib.blake2b(raw, digest_size=8).digest()
     return int.from_bytes(digest, "little") % HELD_OUT_BUCKETS == 0
 
 

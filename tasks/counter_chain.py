@@ -95,6 +95,11 @@ class CounterChainTask(DepthSplitTask):
     def chance(self) -> float:
         return 0.5
 
+    @classmethod
+    def state_bits_bound(cls, depth: int, cfg: dict) -> float:
+        """Bits a fixed-state reader must carry: the whole 2^d-bit counter."""
+        return float(1 << depth)
+
     def sample(self, depth: int, rng: random.Random) -> Example:
         cfg: CounterChainConfig = self.cfg  # type: ignore[assignment]
         words, scored = generate(depth, cfg.blocks, cfg.shuffle, rng)

@@ -112,6 +112,11 @@ class NestedParityTask(DepthSplitTask):
     def chance(self) -> float:
         return 0.5
 
+    @classmethod
+    def state_bits_bound(cls, depth: int, cfg: dict) -> float:
+        """NP-mem: the 2^d memory bits; NP-flat: 1 bit (a 2-state automaton solves it)."""
+        return float(1 << depth) if cfg.get("variant", "mem") == "mem" else 1.0
+
     def sample(self, depth: int, rng: random.Random) -> Example:
         cfg: NestedParityConfig = self.cfg  # type: ignore[assignment]
         leaf_values = cfg.leaf_values and cfg.variant == "mem"

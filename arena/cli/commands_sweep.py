@@ -68,7 +68,8 @@ def sweep(
 
 @app.command()
 def succinctness(
-    task: str = typer.Option(..., "--task", help="counter-chain | nested-parity | scan-depth (any depth-knob task)"),
+    task: str = typer.Option(..., "--task", help="recall-depth | counter-chain | nested-parity | scan-depth (any "
+                             "depth-knob task)"),
     archs: str = typer.Option("rnn,transformer,mamba", "--archs", help="comma-separated architectures"),
     depths: str = typer.Option("1-4", "--depths", help="e.g. 1-4 or 1,2,3"),
     target: float = typer.Option(0.95, "--target", help="score (task metric on the headline split) to reach"),
@@ -90,6 +91,9 @@ def succinctness(
     out: str = typer.Option("results", "--out", help="folder for succinctness_<task>.csv/.png"),
     stack: int = typer.Option(8, "--stack", help="train up to N tiny runs of one probe (seeds x lrs) as one stack; "
                               "1 = every run alone"),
+    pilot: int = typer.Option(4, "--pilot", help="widths tried with seed 0 first to bracket the bisection (0: none)"),
+    state_bits: bool = typer.Option(True, "--state-bits/--no-state-bits",
+                                    help="measure the carried state in bits of the passing runs at P*"),
     json_out: bool = typer.Option(False, "--json", help="print the table and fits as JSON"),
 ) -> None:
     """Smallest size reaching --target in >= 2 of 3 seeds per (arch, depth), by bisection; fit exp vs poly."""
@@ -98,6 +102,8 @@ def succinctness(
     n = _executor_opts(executor, workers)
     if stack < 1:
         raise ArenaError(f"--stack must be >= 1, got {stack}")
+    if pilot < 0:
+        raise ArenaError(f"--pilot must be >= 0, got {pilot}")
     import re
 
     if tag and not re.fullmatch(r"[A-Za-z0-9._-]+", tag):
@@ -116,7 +122,7 @@ def succinctness(
                              depths=parse_depths(depths), target=target, ladder=parse_ladder(ladder), seeds=seeds,
                              lrs=lr_list, n_layers=layers, variant=variant, overrides=list(set_),
                              max_steps=max_steps, time_limit_s=None if time_limit is None else time_limit * 60,
-                             tag=tag, stack=stack)
+                             tag=tag, stack=stack, pilot=pilot, state_bits=state_bits)
     result = run_succinctness(cfg, db=db, executor=executor, scheduler=scheduler, workers=n, out_dir=out,
                               progress=not json_out)
     if json_out:
@@ -126,7 +132,8 @@ def succinctness(
 
         for row in result["rows"]:
             print(f"{row['arch']:>12} d={row['depth']}  P*={row['p_star'] if row['reached'] else '> ' + str(row['p_star_lower'])}"
-                  f"  state={row['state_size']}  d_model*={row['d_model']}")
+                  f"  state={row['state_size']}  d_model*={row['d_model']}  state_bits={row.get('state_bits')}"
+                  f" (bound {row.get('state_bits_bound')})")
         for arch, f in result["fits"].items():
             print(f"{arch}: {f['preferred']} (exp R2 {f['exp']['r2']}, poly R2 {f['poly']['r2']})"
                   if f.get("preferred") else f"{arch}: too few reached depths to fit")

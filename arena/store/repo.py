@@ -122,6 +122,18 @@ def complete_run(engine: Engine, run_id: int, fields: dict[str, Any], metrics: l
     _write(engine, go, "record the completed run")
 
 
+def add_measurement(engine: Engine, run_id: int, name: str, value: dict[str, Any]) -> None:
+    """Attach a measurement taken after a run completed (e.g. its state in bits) under ``extra[name]``."""
+
+    def go(s: Session) -> None:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise ArenaError(f"run {run_id} is not in the database")
+        run.extra = {**(run.extra or {}), name: value}
+
+    _write(engine, go, f"record {name} of run {run_id}")
+
+
 def end_run(engine: Engine, run_id: int, status: str, error: str) -> bool:
     """Mark a running run failed or interrupted (its checkpoint stays for --resume). A row that already finished
     keeps its status (returns False): a finished result is never overwritten."""

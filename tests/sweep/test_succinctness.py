@@ -18,6 +18,7 @@ from arena.succinctness import (
     fit_growth,
     parse_depths,
     parse_ladder,
+    pilot_indices,
     run_succinctness,
 )
 from arena.sweep import Job
@@ -36,11 +37,11 @@ def test_ladder_and_depth_parsing():
         parse_depths("a-b")
 
 
-def _simulate(widths: list[int], passes) -> tuple[Search, int]:
+def _simulate(widths: list[int], passes, pilot: int = 0) -> tuple[Search, int]:
     """Drive the bisection with fake jobs: ``passes(width, seed)`` says whether that run reaches the target."""
     cfg = SuccinctnessConfig(task="t", archs=["a"], depths=[1], target=0.9, ladder=widths, seeds=3, lrs=[1e-3])
     cache = {("a", 1, w, s, 1e-3): Job({}, (), f"{w}-{s}", "") for w in widths for s in range(3)}
-    search, scores, runs = Search("a", 1, widths), {}, 0
+    search, scores, runs = Search("a", 1, widths, pilot=pilot_indices(len(widths), pilot)), {}, 0
     for _ in range(100):
         jobs = _advance(cfg, search, scores, set(), cache)
         if not jobs:
@@ -60,6 +61,26 @@ def test_bisection_finds_the_smallest_passing_width(threshold):
     found = widths[search.hi] if search.hi < len(widths) else None
     assert found == (min(w for w in widths if w >= threshold) if threshold <= 64 else None)
     assert runs <= 2 * math.ceil(math.log2(len(widths) + 1)) + 1 < 3 * len(widths)  # far from the full grid
+
+
+FINE = [4, 6, 8, 11, 16, 23, 32, 45, 64, 90, 128]
+
+
+@pytest.mark.parametrize("threshold", [4, 7, 11, 20, 64, 100, 128, 1000])
+@pytest.mark.parametrize("seed0_lucky", [False, True])
+def test_a_pilot_brackets_the_bisection(threshold, seed0_lucky):
+    """4 pilot widths with seed 0 pick the bracket; the answer is the same as without a pilot, even when seed 0
+    alone passes one rung too early (then the bisection goes on above the pilot's guess)."""
+    assert pilot_indices(11, 4) == [0, 3, 7, 10] and pilot_indices(3, 4) == [0, 1, 2] and pilot_indices(5, 0) == []
+
+    def passes(w, s):
+        return w >= threshold or (seed0_lucky and s == 0 and w >= threshold / 1.5)
+
+    plain, _ = _simulate(FINE, passes)
+    piloted, runs = _simulate(FINE, passes, pilot=4)
+    assert piloted.hi == plain.hi
+    assert piloted.hi == len(FINE) or piloted.outcomes[piloted.hi][0]  # the answer was checked with all seeds
+    assert runs <= 4 + 3 * 4
 
 
 def test_two_of_three_seeds_rule():
@@ -94,6 +115,10 @@ def test_real_tiny_search_writes_table_and_plot_then_resumes(sweep_env, tmp_path
     # target 0 is always reached: bisection probes width 16 then 8, each with two seeds (the third never runs)
     assert row["reached"] and row["d_model"] == 8 and row["seeds_passed"] == 2 and row["runs"] == 4
     assert row["p_star"] > 0 and row["state_size"] > 0 and row["flops"] > 0
+    # the state in bits of the passing runs at P*, measured from their checkpoints, beside the task's bound
+    assert row["bits_per_float"] in (1, 2, 4, 8, 16, 32) and row["state_bits"] == row["bits_per_float"] * 16
+    assert row["state_bits_bound"] == 2.0 and row["cpu_seconds"] > 0 and row["wall_seconds"] > 0
+    assert row["p_star_run_id"] and len(row["p_star_config_hash"]) == 64
     with open(out["csv"]) as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:7] == LEADERBOARD_COLUMNS and rows[0]["reached"] == "True"

@@ -514,3 +514,28 @@ def test_the_five_added_chomsky_generators_on_every_length(name):
                 assert x.count("?") == 1 and x.count("#") == n % 2
             if name == "binary_multiplication" and n >= 3:
                 assert x.count("*") == 1 and len(y) <= n
+
+
+# -- recall-depth --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("depth", [1, 2, 4, 6])
+def test_recall_depth_asks_every_key_once_and_never_shows_an_answer(depth):
+    from arena.tasks.recall_depth import RecallDepthConfig, RecallDepthTask, seq_len
+
+    task = RecallDepthTask(RecallDepthConfig(depth=depth, n_train=20, n_val=10, n_test=10), seed=depth)
+    d_pairs, v = 1 << depth, task.vocab
+    train = {e.tokens for e in task.splits["train"]}
+    for split, examples in task.splits.items():
+        for ex in examples:
+            words, labels = v.decode(ex.tokens), v.decode(ex.labels)
+            assert len(ex.tokens) == seq_len(depth) + 1 == 4 * d_pairs + 9
+            pairs = dict(zip(words[0 : 2 * d_pairs : 2], words[1 : 2 * d_pairs : 2], strict=True))
+            assert len(pairs) == d_pairs  # distinct keys
+            pos = scored(ex)
+            assert sorted(words[p] for p in pos) == sorted(pairs)  # every key asked exactly once
+            assert all(labels[p] == pairs[words[p]] for p in pos)
+            assert set(words[2 * d_pairs :]) <= {"<fill>", *pairs}  # no value after the pairs: answers are labels
+            if split != "train":
+                assert ex.tokens not in train
+    assert task.chance == 2 / 256
+    with pytest.raises(ValueError, match="distinct keys"):
+        RecallDepthConfig(depth=7, vocab_size=128)
