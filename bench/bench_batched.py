@@ -4,6 +4,10 @@ Both sides train the same K configurations (seeds x learning rates), from the sa
 batches, for the same number of steps, with validation off. Repeats alternate between the two sides so machine
 noise hits both; the ratio of the median wall times is the speed-up. The load average is printed beside it.
 
+A third line is the ceiling of any stacking: ONE model trained with a K-times larger batch for the same steps
+(every operation issued once for K x B sequences, one optimizer). K sequential runs over that time bound what
+stacking K models can gain on this machine at this size.
+
     OMP_NUM_THREADS=1 python bench/bench_batched.py --arch rnn --d-model 16 --task recall-depth --depth 2
 """
 
@@ -58,12 +62,23 @@ def main() -> None:
         train_many(models, [r.task for r in res], [r.spec.train for r in res], [r.spec.seed for r in res])
         return time.perf_counter() - t0
 
+    big = prepare(RunSpec.model_validate(res[0].spec.model_dump()),
+                  [f"train.batch_size={len(res) * res[0].spec.train.batch_size}"])
+    _ = big.task.splits
+
+    def one_big_batch() -> float:
+        model = build_for(big)
+        t0 = time.perf_counter()
+        train(model, big.task, big.spec.train, big.spec.seed)
+        return time.perf_counter() - t0
+
     stacked()  # warm-up (first vmap trace)
-    seq_t, bat_t = [], []
+    seq_t, bat_t, big_t = [], [], []
     for _ in range(args.repeats):
         seq_t.append(sequential())
         bat_t.append(stacked())
-    s, b = statistics.median(seq_t), statistics.median(bat_t)
+        big_t.append(one_big_batch())
+    s, b, c = statistics.median(seq_t), statistics.median(bat_t), statistics.median(big_t)
     r0 = res[0]
     params = sum(p.numel() for p in build_for(r0).parameters())
     print(f"{args.arch} d_model={args.d_model} n_layers={n_layers} on {args.task} d={args.depth} "
@@ -71,6 +86,7 @@ def main() -> None:
           f"{args.steps} steps each, 1 thread")
     print(f"  {len(res)} sequential runs   median {s:7.2f} s   ({s / len(res) / args.steps * 1e3:6.2f} ms per model-step)")
     print(f"  one stack of {len(res)}       median {b:7.2f} s   ({b / len(res) / args.steps * 1e3:6.2f} ms per model-step)")
+    print(f"  ceiling: 1 model, batch x{len(res)} median {c:7.2f} s   (stacking can gain at most {s / c:5.2f}x)")
     print(f"  speed-up {s / b:5.2f}x   load average {os.getloadavg()[0]:.2f}")
 
 
