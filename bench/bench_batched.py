@@ -21,6 +21,7 @@ import time
 import torch
 
 from arena.batched import train_many
+from arena.succinctness import arch_overrides
 from arena.runner import build_for, prepare
 from arena.spec import RunSpec
 from arena.train import train
@@ -45,7 +46,8 @@ def main() -> None:
     res = [prepare(RunSpec(arch=args.arch, task=args.task, split="iid", d_model=args.d_model, n_layers=n_layers,
                            seed=seed, arch_config=arch_cfg, task_config={"depth": args.depth}, latency={"enabled": False}),
                    [f"train.lr={lr}", f"train.max_steps={args.steps}", f"train.eval_every={10 * args.steps}",
-                    "train.early_stop=null", "train.warmup_steps=10", *args.set]) for seed, lr in combos]
+                    "train.early_stop=null", "train.warmup_steps=10", *arch_overrides(args.arch, args.set)])
+           for seed, lr in combos]
     for r in res:
         _ = r.task.splits  # build the data outside the timed region
 
