@@ -21,9 +21,9 @@ import time
 import torch
 
 from arena.batched import train_many
-from arena.succinctness import arch_overrides
 from arena.runner import build_for, prepare
 from arena.spec import RunSpec
+from arena.succinctness import arch_overrides
 from arena.train import train
 
 
