@@ -1,7 +1,8 @@
 """K tiny models per step (arena.batched.train_many) vs the same K runs one after another (arena.train.train).
 
 Both sides train the same K configurations (seeds x learning rates), from the same initial weights, on the same
-batches, for the same number of steps, with validation off. Repeats alternate between the two sides so machine
+batches, for the same number of steps, with validation reduced to one example (train sets of 512 examples, so
+building them costs little next to training). Repeats alternate between the two sides so machine
 noise hits both; the ratio of the median wall times is the speed-up. The load average is printed beside it.
 
 A third line is the ceiling of any stacking: ONE model trained with a K-times larger batch for the same steps
@@ -46,7 +47,8 @@ def main() -> None:
     res = [prepare(RunSpec(arch=args.arch, task=args.task, split="iid", d_model=args.d_model, n_layers=n_layers,
                            seed=seed, arch_config=arch_cfg, task_config={"depth": args.depth}, latency={"enabled": False}),
                    [f"train.lr={lr}", f"train.max_steps={args.steps}", f"train.eval_every={10 * args.steps}",
-                    "train.early_stop=null", "train.warmup_steps=10", *arch_overrides(args.arch, args.set)])
+                    "train.early_stop=null", "train.warmup_steps=10", "train.max_eval_examples=1",
+                    "task.n_train=512", *arch_overrides(args.arch, args.set)])
            for seed, lr in combos]
     for r in res:
         _ = r.task.splits  # build the data outside the timed region
