@@ -43,16 +43,16 @@ st.caption(f"Cells: learning rates reaching the gate {gate:g} / learning rates t
            "pooled).")
 
 st.subheader("Best learning rate per architecture, chosen on validation", anchor=False)
-view = sub.assign(
+view = sub.assign(reach=sub["fraction"] * 100,
     chosen=[score_text(m, s, 2) for m, s in zip(sub["score_at_val_lr"], sub["score_std_at_val_lr"], strict=True)],
     gap=sub["best_test_score"] - sub["score_at_val_lr"])
-st.dataframe(view[["task", "arch", "size", "options", "max_steps", "n_lrs", "fraction", "best_val_lr", "val_score",
+st.dataframe(view[["task", "arch", "size", "options", "max_steps", "n_lrs", "reach", "best_val_lr", "val_score",
                    "chosen", "best_test_lr", "best_test_score", "gap"]], hide_index=True, width="stretch",
              column_config={
                  "options": st.column_config.TextColumn("other options"), "max_steps": "steps",
                  "n_lrs": st.column_config.NumberColumn("LRs"),
-                 "fraction": st.column_config.ProgressColumn("reach the gate", format="percent", min_value=0,
-                                                             max_value=1),
+                 "reach": st.column_config.ProgressColumn("reach the gate", format="%.0f%%", min_value=0,
+                                                          max_value=100),
                  "best_val_lr": st.column_config.NumberColumn("LR chosen on val", format="%.3g"),
                  "val_score": st.column_config.NumberColumn("val score", format="%.3f"),
                  "chosen": st.column_config.TextColumn("test score at that LR"),
