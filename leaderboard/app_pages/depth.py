@@ -87,4 +87,6 @@ else:
     missed = s[~s["reached"]]
     if not missed.empty:
         st.caption("Not reached at any size on the ladder:")
-        st.dataframe(missed, hide_index=True, width="stretch", placeholder="—")
+        st.dataframe(missed, hide_index=True, width="stretch", placeholder="—", column_config={
+            "arch": "architecture", "p_star": "smallest params", "p_star_lower": "largest params that failed",
+            "state_size": "state size", "seeds_passed": "seeds passed", "d_model": "width", "n_layers": "layers"})

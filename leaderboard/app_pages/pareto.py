@@ -53,6 +53,7 @@ st.subheader("Rows on the front", anchor=False)
 cols = ["run", "arch", "size", "variant", "n", "score_mean", "normalized_mean", "cost", "hardware", "run_ids"]
 st.dataframe(pts.loc[pts["on_front"], cols].sort_values("cost"), hide_index=True, width="stretch",
              column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(\d+)$"),
+                            "arch": "architecture", "n": "seeds", "run_ids": "run ids",
                             "cost": st.column_config.NumberColumn(AXIS_LABEL[axis], format="compact"),
                             "score_mean": st.column_config.NumberColumn("score", format="%.3f"),
                             "normalized_mean": st.column_config.NumberColumn("norm. score", format="%.3f")})
