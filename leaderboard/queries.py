@@ -530,6 +530,24 @@ def slices_frame(record: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["split", "slice", "value", "metric", "score"])
 
 
+def measurement_history(record: dict[str, Any]) -> pd.DataFrame:
+    """The figures in use, then every set ``arena remeasure`` replaced (newest first): when, on what, how busy."""
+    from arena.export import hardware_label
+
+    lat = record.get("latency_ms") or {}
+    extra = record.get("extra") or {}
+    rows = [{"measured_at": extra.get("remeasured_at") or record.get("finished_at"), "in use": True,
+             "latency_p50_ms": lat.get("p50"), "latency_p90_ms": lat.get("p90"),
+             "load_avg_1m": lat.get("load_avg_1m", record.get("load_avg_1m")), "memory_mb": record.get("memory_mb"),
+             "hardware": hardware_label(record.get("hardware"))}]
+    for old in reversed(extra.get("measurements") or []):
+        rows.append({"measured_at": old.get("measured_at"), "in use": False,
+                     "latency_p50_ms": old.get("latency_p50_ms"), "latency_p90_ms": old.get("latency_p90_ms"),
+                     "load_avg_1m": old.get("load_avg_1m"), "memory_mb": old.get("memory_mb"),
+                     "hardware": hardware_label(old.get("hardware"))})
+    return pd.DataFrame(rows)
+
+
 def curve_frame(record: dict[str, Any]) -> pd.DataFrame:
     """Long-form training curve from ``extra["curve"]``: step, series (loss / val / ...), value."""
     rows = []

@@ -19,10 +19,9 @@ app = typer.Typer(name="arena", help="Benchmark sequence architectures: capabili
 def main() -> None:
     """Console entry point: ArenaError -> clean message and its exit code, never a traceback."""
     from rich.console import Console
+    from rich.markup import escape
 
     from arena.store import engine
-
-    from rich.markup import escape
 
     engine.ON_CREATE.append(lambda path: Console(stderr=True).print(
         f"[yellow]note:[/] created a new database at {escape(str(path))}", highlight=False))
@@ -50,6 +49,7 @@ from arena.cli import commands_core  # noqa: E402,F401
 from arena.cli import commands_data  # noqa: E402,F401
 from arena.cli import commands_eval  # noqa: E402,F401
 from arena.cli import commands_export  # noqa: E402,F401
+from arena.cli import commands_remeasure  # noqa: E402,F401
 from arena.cli import commands_rerun  # noqa: E402,F401
 from arena.cli import commands_submit  # noqa: E402,F401
 from arena.cli import commands_sweep  # noqa: E402,F401

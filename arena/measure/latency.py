@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,3 +47,13 @@ def measure_latency(model: torch.nn.Module, seq_len: int, batch: int, min_run_ti
     return {"p50_ms": float(np.percentile(t1, 50) * 1e3), "p90_ms": float(np.percentile(t1, 90) * 1e3),
             "batch": batch, "throughput_per_s": float(batch / np.median(tb)), "threads": torch.get_num_threads(),
             "seq_len": seq_len, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+
+
+def typical_input(task: Any, head: str) -> tuple[int, list[int] | None]:
+    """(mean evaluation length, the ``head`` split's example closest to it): latency is timed on a real input of
+    typical length, since a placeholder input can short-circuit task-specific models."""
+    eval_lens = [len(e.tokens) - 1 for s in task.eval_splits for e in task.splits[s]]
+    seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else task.max_seq_len
+    pool = list(task.splits.get(head, [])) or [e for s in task.eval_splits for e in task.splits[s]]
+    sample = min(pool, key=lambda e: abs(len(e.tokens) - 1 - seq_len)).tokens[:-1] if pool else None
+    return seq_len, sample

@@ -265,3 +265,24 @@ def derived_runs(engine: Engine, parent_run_id: int) -> list[Run]:
     with Session(engine, expire_on_commit=False) as s:
         return list(s.scalars(select(Run).where(Run.parent_run_id == parent_run_id, Run.status == "completed")
                               .order_by(Run.id)))
+
+
+def record_remeasurement(engine: Engine, run_id: int, fields: dict[str, Any], hardware: dict[str, Any],
+                         history: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Replace a completed run's measured figures (``arena remeasure``) in one transaction; the figures replaced go
+    to ``extra["measurements"]`` (oldest first). Columns this database's schema lacks are skipped."""
+
+    def go(s: Session) -> None:
+        run = s.get(Run, run_id)
+        if run is None or run.status != "completed":
+            raise ArenaError(f"run {run_id} is not a completed run")
+        for k, v in fields.items():
+            if k in Run.__table__.c:
+                setattr(run, k, v)
+        run.hardware = hardware
+        data = dict(run.extra or {})
+        data["measurements"] = [*data.get("measurements", []), history]
+        data.update(extra)
+        run.extra = data  # a new dict: the JSON column sees the change
+
+    _write(engine, go, "record the remeasured figures")

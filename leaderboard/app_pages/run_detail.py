@@ -85,6 +85,16 @@ else:
 
 attention_view.render(url, rec)
 
+history = queries.measurement_history(rec)
+if len(history) > 1:
+    st.subheader("Measurements")
+    st.caption("Latency and memory were measured again (arena remeasure); the first row is the figure in use.")
+    st.dataframe(history, hide_index=True, width="stretch", placeholder="—", column_config={
+        "latency_p50_ms": st.column_config.NumberColumn("p50 ms", format="%.3g"),
+        "latency_p90_ms": st.column_config.NumberColumn("p90 ms", format="%.3g"),
+        "load_avg_1m": st.column_config.NumberColumn("load avg", format="%.1f"),
+        "memory_mb": st.column_config.NumberColumn("memory MiB", format="%.0f")})
+
 c1, c2 = st.columns(2)
 with c1:
     st.subheader("Costs")

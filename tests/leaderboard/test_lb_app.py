@@ -270,3 +270,20 @@ def test_pages_on_10000_runs(big_db_url, monkeypatch, page):
     if page in ("pareto", "depth", "run_detail"):
         assert len(at.get("vega_lite_chart")) >= 1
     print(f"{page}: {time.perf_counter() - t0:.1f} s")
+
+
+def test_run_detail_shows_the_measurement_history(tmp_path, monkeypatch):
+    from arena.leaderboard.synthetic import add_run
+
+    url = f"sqlite:///{tmp_path / 'hist.db'}"
+    engine = seed_database(url, 0)
+    old = {"latency_p50_ms": 30.3, "latency_p90_ms": 41.0, "memory_mb": 1670.0, "load_avg_1m": 11.2,
+           "hardware": {"cpu": "AMD EPYC", "threads": 1}, "measured_at": "2026-01-01T00:00:00+00:00"}
+    rid = add_run(engine, latency_p50_ms=9.7, memory_mb=420.0,
+                  extra={"measurements": [old], "remeasured_at": "2026-02-01T00:00:00+00:00"})
+    monkeypatch.setenv("ARENA_DB_URL", url)
+    at = render("run_detail", {"run": str(rid)})
+    assert_clean(at)
+    history = next(d.value for d in at.dataframe if "in use" in d.value.columns)
+    assert history["latency_p50_ms"].tolist() == [9.7, 30.3] and history["in use"].tolist() == [True, False]
+    assert history["memory_mb"].tolist() == [420.0, 1670.0] and history["load_avg_1m"].iloc[1] == 11.2
