@@ -201,7 +201,8 @@ def find_live(engine: Engine, config_hash: str) -> Run | None:
 def find_completed(engine: Engine, config_hash: str) -> Run | None:
     with Session(engine, expire_on_commit=False) as s:
         return s.scalars(select(Run).where(Run.config_hash == config_hash, Run.status == "completed")
-                         .order_by(Run.id.desc())).first()
+                         .order_by(Run.id.desc())
+                         .options(selectinload(Run.metrics), selectinload(Run.provenance))).first()
 
 
 def list_runs(engine: Engine, *, task: str | None = None, arch: str | None = None, status: str | None = None,
