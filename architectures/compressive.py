@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from arena.api import ArchConfig, AttentionCapture, HeadCost, SizePreset, arch_spec
+from arena.api import ArchConfig, AttentionCapture, HeadCost, SizePreset, arch_spec, even_head_width
 from arena.architectures.transformer import SOFTMAX_FLOPS, alibi_slopes, causal_bias
 
 Reg = Literal["none", "entropy", "kl_uniform", "kl_recency"]
@@ -399,6 +399,7 @@ PRESETS = {"tiny": SizePreset(32, 1, {"seg_len": 4, "mem_len": 4, "cmem_len": 4,
 @arch_spec("compressive", kind="mixer", config=CompressiveConfig, params=compressive_params, flops=compressive_flops,
            state_size=compressive_state, family="attention", version=1, supports_step=True, presets=PRESETS,
            captures_attention=True, heads=HeadCost(params=compressive_head_params, flops=compressive_head_flops),
+           width_multiple=even_head_width,
            description="Compressive Transformer attention: segment + FIFO memory + conv-compressed memory, "
                        "attention-reconstruction loss, optional signed entropy/KL regulariser",
            reference="https://arxiv.org/abs/1911.05507")

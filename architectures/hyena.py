@@ -182,7 +182,7 @@ def hyena_state(d_model: int, cfg: HyenaConfig, seq_len: int) -> int:
 
 
 @arch_spec("hyena", kind="mixer", config=HyenaConfig, params=hyena_params, flops=hyena_flops, state_size=hyena_state,
-           family="convolution", version=1, supports_step=False,
+           family="convolution", version=1, supports_step=False, counts_flops_with_grad=True,
            description="Hyena operator (safari order convention; implicit long filters, FFT convolution)",
            reference="https://arxiv.org/abs/2302.10866",
            presets={"tiny": SizePreset(32, 1), "small": SizePreset(128, 2), "base": SizePreset(256, 4)})

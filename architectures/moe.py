@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from arena.api import ChannelSpec, SizePreset, arch_spec
+from arena.api import ChannelSpec, SizePreset, arch_spec, even_head_width
 from arena.architectures.transformer import (
     HEAD_COST,
     CausalSelfAttention,
@@ -142,7 +142,8 @@ PRESETS = {"tiny": SizePreset(32, 1, {"n_experts": 4, "top_k": 2}),
 
 @arch_spec("moe", kind="mixer", config=MoEConfig, params=attention_params, flops=attention_flops,
            state_size=attention_state, channel=MOE_CHANNEL, family="attention", version=1, supports_step=True,
-           presets=PRESETS, captures_attention=True, heads=HEAD_COST, description="transformer with a top-k routed mixture-of-experts FFN (Switch k=1, "
+           presets=PRESETS, captures_attention=True, heads=HEAD_COST, width_multiple=even_head_width,
+           description="transformer with a top-k routed mixture-of-experts FFN (Switch k=1, "
                                         "Mixtral k=2), dropless, load-balancing loss",
            reference="https://arxiv.org/abs/2101.03961")
 def build(d_model: int, layer_idx: int, cfg: MoEConfig) -> nn.Module:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from arena.api import ArchConfig, AttentionCapture, HeadCost, SizePreset, arch_spec
+from arena.api import ArchConfig, AttentionCapture, HeadCost, SizePreset, arch_spec, even_head_width
 
 try:  # optional CUDA fast path; never needed on CPU
     from flash_attn import flash_attn_func  # type: ignore[import-not-found]
@@ -287,7 +287,7 @@ PRESETS = {"tiny": SizePreset(32, 1), "small": SizePreset(128, 2), "base": SizeP
 
 @arch_spec("transformer", kind="mixer", config=TransformerConfig, params=attention_params, flops=attention_flops,
            state_size=attention_state, family="attention", version=1, supports_step=True, presets=PRESETS,
-           captures_attention=True, heads=HEAD_COST,
+           captures_attention=True, heads=HEAD_COST, width_multiple=even_head_width,
            description="pre-norm decoder: causal multi-head attention (SDPA; RoPE/ALiBi/none) + GELU MLP",
            reference="https://arxiv.org/abs/1706.03762")
 def build(d_model: int, layer_idx: int, cfg: TransformerConfig) -> nn.Module:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from arena.api import AttentionCapture, Example
+from arena.api import AttentionCapturable, AttentionCapture, Example
 from arena.attention_stats import ATTENTION_STATS, attention_sums, effective_rank, uniform_probs
 from arena.errors import ArenaError
 from arena.evaluate import collate
@@ -33,7 +33,7 @@ def attention_mixers(model: torch.nn.Module) -> list[torch.nn.Module]:
     if mixers is None or not len(mixers):
         raise ArenaError("attention analysis needs a mixer architecture (a Backbone of attention mixers); this "
                          "model has no mixers")
-    bad = [type(m).__name__ for m in mixers if not callable(getattr(m, "capture_attention", None))]
+    bad = [type(m).__name__ for m in mixers if not isinstance(m, AttentionCapturable)]
     if bad:
         raise ArenaError(f"mixer {bad[0]} does not implement capture_attention (arena.api.AttentionCapturable): "
                          "its architecture has no attention heads to analyse")

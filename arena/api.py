@@ -92,12 +92,19 @@ class ArchSpec:
             the total is the sum. ``matmul`` (+ ``attention`` when computed with bmm) is what a FLOP counter sees.
         channel: for mixers, the channel mixer: ``"mlp"`` (default), ``"none"``, or a :class:`ChannelSpec`.
         active_params: like ``params`` but counting only parameters used per token (MoE); default = params.
-        supports_step: the module implements ``init_state``/``step`` for O(1)-per-token decoding.
+        supports_step: the module implements :class:`StepDecoder` (``init_state``/``step``) for O(1)-per-token
+            decoding; generation then decodes with ``step``.
         causal: logits at t depend only on tokens <= t.
         requires: hardware it needs, e.g. ``("cuda",)``.
         presets: size presets (tiny/small/base).
         task_specific: a model that only works for some tasks (e.g. the state machine).
         supported_tasks: for task-specific models, the task names it can run.
+        trainer: ``"gradient"`` (the arena's training loop) or ``"custom"``: the module implements
+            :class:`CustomFit` and trains itself (the state machine's lexicon search).
+        width_multiple: ``(cfg) -> int``, what ``d_model`` must be a multiple of for this config (e.g. two per head
+            for whole, even head sizes); parameter-budget fitting and width ladders step by it. Default: 1.
+        counts_flops_with_grad: the FLOP counter must run with autograd on (the module passes a parameter as a
+            module input, which torch's module tracker rejects under ``no_grad``: Hyena's positional encoding).
         captures_attention: every mixer module implements :class:`AttentionCapturable` (``capture_attention``).
         heads: the mixer's attention heads can be removed (:class:`HeadPrunable`); the :class:`HeadCost` says what
             one head costs, so a pruned model's analytic params/FLOPs are the parent's minus the removed heads'.
@@ -127,6 +134,17 @@ class ArchSpec:
     source: str = "builtin"
     captures_attention: bool = False
     heads: HeadCost | None = None
+    width_multiple: Callable[[Any], int] | None = None
+    counts_flops_with_grad: bool = False
+
+    @property
+    def custom_fit(self) -> bool:
+        """The module trains itself (:class:`CustomFit`) instead of going through the arena's training loop."""
+        return self.trainer == "custom"
+
+    def width_step(self, cfg: ArchConfig) -> int:
+        """What ``d_model`` must be a multiple of under ``cfg`` (1 unless the spec declares ``width_multiple``)."""
+        return max(1, int(self.width_multiple(cfg))) if self.width_multiple is not None else 1
 
 
 @dataclass(frozen=True)
@@ -202,6 +220,9 @@ class Task:
     higher_is_better: ClassVar[bool] = True
     default_split: ClassVar[str] = "default"
     split_names: ClassVar[tuple[str, ...]] = ("default",)
+    # optional declarations (the defaults mean "not provided")
+    headline_split: ClassVar[str | None] = None  # the split the run's score is read on (default: test, test_ood...)
+    slice_keys: ClassVar[tuple[str, ...] | None] = None  # slice keys ``arena show`` prints (None: every key)
 
     def __init__(self, cfg: TaskConfig, seed: int = 0, split: str | None = None) -> None:
         self.cfg = cfg
@@ -264,8 +285,32 @@ class Task:
         targets = [labels[i] for i, m in enumerate(ex.mask) if m]
         return {"input": " ".join(words), "target": " ".join(targets), "slices": dict(ex.slices)}
 
-    # optional: ``draw_online(rng: random.Random, n: int) -> list[Example]`` gives n fresh training examples
-    # (``train.online=true``); the trainer rejects any that equal a held-out sequence.
+    # -- optional capabilities (override to provide) --------------------------------------------------------------
+    def draw_online(self, rng: Any, n: int) -> list[Example]:
+        """``n`` fresh training examples from a ``random.Random`` (``train.online=true``); the trainer rejects any
+        that equal a held-out sequence."""
+        raise NotImplementedError(f"task {self.name!r} cannot draw fresh examples")
+
+    @property
+    def can_draw_online(self) -> bool:
+        return type(self).draw_online is not Task.draw_online
+
+    def official_lines(self) -> dict[str, list[str]] | None:
+        """``{set: lines}`` in the task's own published line format (SCAN's ``IN: ... OUT: ...``), written by
+        ``arena data export`` instead of JSONL; ``None``: the task has none."""
+        return None
+
+    @classmethod
+    def depth_config(cls, depth: int) -> tuple[dict[str, Any], str] | None:
+        """The task config overrides and split that put every set (train, val, test) at exactly ``depth``: the
+        per-depth protocol of ``arena sweep succinctness``. ``None``: the task has no depth knob."""
+        return None
+
+    @classmethod
+    def state_bits_bound(cls, depth: int, cfg: dict[str, Any]) -> float | None:
+        """A lower bound, in bits, on the state a left-to-right reader must carry at ``depth`` under the task
+        config overrides ``cfg``; ``None``: the task states none."""
+        return None
 
     def evaluate(self, model: Any, split: str, device: str = "cpu") -> dict[str, Any] | None:
         """Override for ``scoring == "custom"``; return ``{"metrics": {...}, "slices": {...}}``."""
@@ -298,6 +343,51 @@ class ChannelSpec:
     params: Callable[..., int]
     flops: Callable[..., Mapping[str, float]]
     active_params: Callable[..., int] | None = None
+
+
+# -- optional capabilities of modules --------------------------------------------------------------------------------
+# Declared by the spec (``supports_step``, ``trainer="custom"``, ``captures_attention``, ``heads``) or, for module
+# hooks any layer may have, by implementing the protocol; the core finds them with ``isinstance``, never by name.
+@runtime_checkable
+class StepDecoder(Protocol):
+    """O(1)-per-token decoding (``ArchSpec.supports_step``). A mixer maps (B, D) -> (B, D); a whole model maps
+    token ids (B,) -> logits (B, V)."""
+
+    def init_state(self, batch: int) -> Any: ...
+
+    def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]: ...
+
+
+@runtime_checkable
+class CustomFit(Protocol):
+    """A model that trains itself (``ArchSpec.trainer="custom"``). ``fit`` returns a JSON-able summary with
+    ``steps``, ``curve`` (list of dicts), ``seconds`` and optionally ``params`` (the parameters it fitted); every
+    other key is kept in the run's ``extra``."""
+
+    def fit(self, task: Task, *, max_steps: int | None = None, seed: int = 0,
+            progress: Callable[[int, dict], None] | None = None) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class AuxLoss(Protocol):
+    """A module that adds an auxiliary training loss: ``aux_loss`` is a scalar tensor set by each training forward
+    (``None`` in eval mode), added to the task loss (MoE load balance, the compressive memory's reconstruction)."""
+
+    aux_loss: torch.Tensor | None
+
+
+@runtime_checkable
+class ExtraMetrics(Protocol):
+    """A module that logs statistics at the end of a run (``extra.module_logs`` of the run, by module name)."""
+
+    def extra_metrics(self) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class OwnInit(Protocol):
+    """A module that re-initialises its own parameters after the backbone's generic initialisation."""
+
+    def reset_parameters_arena(self) -> None: ...
 
 
 # -- optional capabilities of attention mixers ---------------------------------------------------------------------
@@ -360,6 +450,12 @@ class HeadCost:
 
     params: Callable[..., int]
     flops: Callable[..., Mapping[str, float]]
+
+
+def even_head_width(cfg: Any) -> int:
+    """``ArchSpec.width_multiple`` of a multi-head mixer: d_model a multiple of 2 x ``cfg.n_heads`` (every head
+    gets a whole, even width, as rotary embeddings need)."""
+    return 2 * int(cfg.n_heads)
 
 
 def flops_total(flops: float | Mapping[str, float] | None) -> float | None:

@@ -39,6 +39,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from arena.api import IGNORE, Task
+from arena.blocks import aux_loss_modules
 from arena.spec import TrainConfig
 from arena.train import (
     TrainState,
@@ -69,7 +70,7 @@ def stack_problem(models: Sequence[nn.Module], cfgs: Sequence[TrainConfig]) -> s
     for f in SHARED_FIELDS:
         if len({getattr(c, f) for c in cfgs}) > 1:
             return f"train.{f} differs between the models"
-    if any(hasattr(m, "aux_loss") for m in models[0].modules()):
+    if aux_loss_modules(models[0]):
         return "auxiliary losses (MoE) are not stacked"
     return None
 

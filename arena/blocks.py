@@ -13,7 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arena.api import ArchConfig, ArchSpec, ChannelSpec, ModelShape, flops_total
+from arena.api import (
+    ArchConfig,
+    ArchSpec,
+    AuxLoss,
+    ChannelSpec,
+    ExtraMetrics,
+    ModelShape,
+    OwnInit,
+    StepDecoder,
+    flops_total,
+)
 
 
 class RMSNorm(nn.Module):
@@ -92,7 +102,7 @@ class Backbone(nn.Module):
             if name.endswith((".proj.weight", ".out_proj.weight")) and p.dim() == 2:
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * shape.n_layers))
         for m in self.modules():  # mixers may re-initialise their own parameters after the generic init
-            if m is not self and hasattr(m, "reset_parameters_arena"):
+            if m is not self and isinstance(m, OwnInit):
                 m.reset_parameters_arena()
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
@@ -130,6 +140,41 @@ def _init_weights(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
     elif isinstance(m, nn.Embedding):
         nn.init.normal_(m.weight, mean=0.0, std=0.02)
+
+
+# -- the optional module capabilities (arena.api protocols), as the core uses them --------------------------------
+def can_step(model: nn.Module) -> bool:
+    """Decode with ``step()``: the model is a :class:`StepDecoder` and (a backbone) its spec declared
+    ``supports_step`` (the backbone always has the methods; its mixers have theirs only when declared)."""
+    return isinstance(model, StepDecoder) and bool(getattr(model, "supports_step", True))
+
+
+def aux_loss_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules that add an auxiliary loss (:class:`AuxLoss`), found once before training."""
+    return [m for m in model.modules() if isinstance(m, AuxLoss)]
+
+
+def collect_aux_loss(model: nn.Module, modules: list[nn.Module] | None = None) -> torch.Tensor:
+    """Sum of the auxiliary losses set during the last forward (MoE balance, compressive L_ar); 0 when none."""
+    total = torch.zeros(())
+    for m in aux_loss_modules(model) if modules is None else modules:
+        aux = m.aux_loss
+        if isinstance(aux, torch.Tensor):
+            total = total + aux
+    return total
+
+
+def module_logs(model: nn.Module) -> dict[str, Any]:
+    """``extra_metrics()`` of every :class:`ExtraMetrics` module, by module name (``model`` for the root); a hook
+    that raises is logged as its error (a logging hook must never fail a finished run)."""
+    logs: dict[str, Any] = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, ExtraMetrics):
+            try:
+                logs[name or "model"] = mod.extra_metrics()
+            except Exception as exc:  # noqa: BLE001
+                logs[name or "model"] = {"error": str(exc)}
+    return logs
 
 
 # -- whole-model construction and analytic accounting -------------------------------------------------------------
@@ -192,4 +237,5 @@ def analytic_state_size(spec: ArchSpec, shape: ModelShape, cfg: ArchConfig, seq_
 
 
 __all__ = ["RMSNorm", "MLP", "Backbone", "MLP_CHANNEL", "build_model", "analytic_params", "analytic_flops",
-           "analytic_state_size", "flops_total", "mlp_width"]
+           "analytic_state_size", "flops_total", "mlp_width", "can_step", "aux_loss_modules", "collect_aux_loss",
+           "module_logs"]

@@ -113,9 +113,9 @@ def export_task(task: Task, out: Path) -> dict[str, int]:
     """
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
-    official = getattr(task, "official_lines", None)
-    if callable(official):
-        for key, lines in official().items():
+    official = task.official_lines()
+    if official is not None:
+        for key, lines in official.items():
             path = out / f"{key}.txt"
             path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
             written[path.name] = len(lines)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from arena.api import IGNORE, Example, Task
+from arena.blocks import can_step
 
 
 def collate(examples: Sequence[Example], pad_id: int = 0, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +62,7 @@ def greedy_generate(model: torch.nn.Module, examples: Sequence[Example], batch_s
     for i, e in enumerate(examples):
         assert e.prompt_len is not None, "generation needs prompt_len"
         buckets[e.prompt_len].append(i)
-    use_step = hasattr(model, "step") and hasattr(model, "init_state") and getattr(model, "supports_step", True)
+    use_step = can_step(model)
     for plen, idxs in buckets.items():
         for s in range(0, len(idxs), batch_size):
             chunk = idxs[s : s + batch_size]

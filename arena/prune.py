@@ -31,7 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from arena.api import IGNORE, Example
+from arena.api import IGNORE, Example, HeadPrunable
 from arena.errors import ArenaError
 from arena.evaluate import collate
 
@@ -41,7 +41,7 @@ ITERATIVE_FRACTION = 0.1  # Michel et al.: prune 10 % of the heads at a time, re
 
 def head_mixers(model: torch.nn.Module) -> list[Any]:
     mixers = list(getattr(model, "mixers", None) or [])
-    if not mixers or not all(callable(getattr(m, "prune_heads", None)) for m in mixers):
+    if not mixers or not all(isinstance(m, HeadPrunable) for m in mixers):
         raise ArenaError("this model's mixers have no prunable attention heads (arena.api.HeadPrunable)")
     return mixers
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import torch
 
 from arena import __version__
-from arena.blocks import analytic_state_size, build_model
+from arena.blocks import analytic_state_size, build_model, module_logs
 from arena.errors import ArenaError, RunFailedError
 from arena.evaluate import evaluate_task
 from arena.measure import memory as run_memory
@@ -33,7 +33,7 @@ from arena.registry import get_arch, get_task
 from arena.spec import Resolved, RunSpec, apply_overrides, resolve
 from arena.store import repo
 from arena.store.engine import open_store, resolve_url
-from arena.train import TrainState, train
+from arena.train import TrainState, fit_custom, train
 
 
 class Progress(Protocol):
@@ -64,9 +64,8 @@ def normalized(score: float | None, chance: float, higher_is_better: bool = True
 
 
 def headline_split(task: Any) -> str:
-    custom = getattr(task, "headline_split", None)
-    if custom:
-        return custom
+    if task.headline_split:
+        return task.headline_split
     splits = task.eval_splits
     for name in ("test", "test_ood"):
         if name in splits:
@@ -198,20 +197,9 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
 
     if trained is not None:
         state, custom_extra = trained[1], {}
-    elif arch.trainer == "custom":
-        if not hasattr(model, "fit"):
-            raise ArenaError(f"architecture {arch.name!r} declares a custom trainer but its module has no fit()")
-        summary = model.fit(task, max_steps=spec.train.max_steps, seed=spec.seed,
-                            progress=lambda step, info: progress.advance(step, info))
-        state = TrainState(step=int(summary.get("steps", 0)), curve=list(summary.get("curve", [])),
-                           seconds=float(summary.get("seconds", 0.0)))
-        custom_extra = {k: v for k, v in summary.items() if k not in ("curve",)}
-        # a custom trainer may choose its skeleton for the task (the state machine: 164 SCAN logits, 80 parity
-        # logits), so count what was actually fitted
-        fitted = sum(p.numel() for p in model.parameters())
-        if "params" in summary and int(summary["params"]) != fitted:
-            raise ArenaError(f"{arch.name!r} reports {summary['params']} fitted parameters but has {fitted}")
-        params = {"total": fitted, "embedding": 0, "non_embedding": fitted, "active": fitted}
+    elif arch.custom_fit:
+        state, custom_extra, params = fit_custom(arch, model, task, spec.train.max_steps, spec.seed,
+                                                 lambda step, info: progress.advance(step, info))
     else:
         state = train(model, task, spec.train, spec.seed, checkpoint=ckpt, resume=resumed,
                       config_hash=res.config_hash, device=device, on_step=on_step, on_checkpoint=on_checkpoint)
@@ -254,14 +242,7 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
                              "eval_seq_len": seq_len, "memory_scope": run_memory.scope(), **custom_extra}
     if state.attention_curve:
         extra["attention_curve"] = state.attention_curve
-    logs = {}
-    for name, mod in model.named_modules():
-        fn = getattr(mod, "extra_metrics", None)
-        if callable(fn):
-            try:
-                logs[name or "model"] = fn()
-            except Exception as exc:  # a logging hook must never fail a finished run
-                logs[name or "model"] = {"error": str(exc)}
+    logs = module_logs(model)
     if logs:
         extra["module_logs"] = logs
     fields = {

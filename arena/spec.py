@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -202,13 +203,12 @@ def run_config(spec: RunSpec, arch_cfg: dict[str, Any], task_cfg: dict[str, Any]
 
 
 def fit_params(arch: ArchSpec, cfg: ArchConfig, shape: ModelShape, budget: int, fixed_d: bool = False) -> ModelShape:
-    """Choose d_model (multiple of a step compatible with the head count) so total params land within 5% of budget."""
+    """Choose d_model (an even multiple of the spec's ``width_step``) so total params land within 5% of budget."""
     from arena.blocks import analytic_params
 
     if arch.kind != "mixer":
         raise ArenaError(f"--params needs a mixer architecture; {arch.name!r} is a {arch.kind}")
-    heads = int(getattr(cfg, "n_heads", 1) or 1)
-    step = 2 * heads
+    step = math.lcm(2, arch.width_step(cfg))
 
     def total(d: int) -> int:
         return analytic_params(arch, ModelShape(shape.vocab_size, d, shape.n_layers, shape.max_seq_len), cfg)["total"]

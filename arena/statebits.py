@@ -122,9 +122,10 @@ def measure_state_bits(model: Any, task: Task, state_size: int, *, split: str | 
                        max_examples: int | None = 500) -> dict[str, Any]:
     """The smallest b whose quantised-state score is within ``tolerance`` of the unquantised one, and b x
     state_size. Calibrates on ``val``; scores ``split`` (default: the task's headline split)."""
+    from arena.api import StepDecoder
     from arena.runner import headline_split
 
-    if not (hasattr(model, "init_state") and getattr(model, "supports_step", False)):
+    if not (isinstance(model, StepDecoder) and getattr(model, "supports_step", False)):
         raise ValueError("state bits need a model that decodes through init_state/step")
     model.eval()
     split = split or headline_split(task)

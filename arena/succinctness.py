@@ -153,19 +153,19 @@ def arch_overrides(arch: str, overrides: list[str]) -> list[str]:
 
 
 def _width_step(arch: str, overrides: list[str]) -> int:
+    """What the ladder's widths must be multiples of: the spec's ``width_step`` under its default config with the
+    ``--set arch.X=...`` overrides that apply to it."""
     from arena.registry import get_arch
+    from arena.spec import parse_value
 
     spec = get_arch(arch)
-    fields = spec.config.model_fields
-    heads = 1
-    if "n_heads" in fields:
-        heads = int(fields["n_heads"].default or 1)
-        for o in arch_overrides(arch, overrides):
-            k, _, v = o.partition("=")
-            if k.strip() in ("arch.n_heads", "n_heads"):
-                heads = int(v)
-        return 2 * heads  # an even head size (RoPE), as fit_params chooses widths
-    return heads
+    given = {}
+    for o in arch_overrides(arch, overrides):
+        k, _, v = o.partition("=")
+        k = k.strip().removeprefix("arch.")
+        if k in spec.config.model_fields:
+            given[k] = parse_value(v)
+    return spec.width_step(spec.config.model_construct(**given))
 
 
 def _job(cfg: SuccinctnessConfig, arch: str, depth: int, width: int, seed: int, lr: float,
@@ -178,10 +178,11 @@ def _job(cfg: SuccinctnessConfig, arch: str, depth: int, width: int, seed: int, 
     from arena.spec import RunSpec
 
     task_spec = get_task(cfg.task)
-    fields = task_spec.config.model_fields
-    # the per-depth protocol: every set (train, val, test) at exactly this depth -> split 'iid'
-    task_cfg: dict[str, Any] = {"depth": depth} if "depth" in fields else {"iid_depths": [depth, depth]}
-    split = "iid" if "iid" in task_spec.cls.split_names else None
+    # the per-depth protocol: every set (train, val, test) at exactly this depth
+    at_depth = task_spec.cls.depth_config(depth)
+    if at_depth is None:
+        raise ArenaError(f"task {cfg.task!r} has no depth knob (Task.depth_config); succinctness needs a depth family")
+    task_cfg, split = dict(at_depth[0]), at_depth[1]
     if cfg.variant:
         task_cfg["variant"] = cfg.variant
     train = {"max_steps": cfg.max_steps, "lr": lr, "eval_every": max(10, cfg.max_steps // 6),
@@ -432,10 +433,7 @@ def _bound(cfg: SuccinctnessConfig, depth: int) -> float | None:
     """The task's lower bound on the state (in bits) a left-to-right reader carries at this depth, if it has one."""
     from arena.registry import get_task
 
-    fn = getattr(get_task(cfg.task).cls, "state_bits_bound", None)
-    if fn is None:
-        return None
-    return fn(depth, dict(_task_overrides(cfg), variant=cfg.variant) if cfg.variant else _task_overrides(cfg))
+    return get_task(cfg.task).cls.state_bits_bound(depth, dict(_task_overrides(cfg), variant=cfg.variant) if cfg.variant else _task_overrides(cfg))
 
 
 def _task_overrides(cfg: SuccinctnessConfig) -> dict[str, Any]:

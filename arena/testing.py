@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from arena.api import ArchConfig, ArchSpec, ModelShape
-from arena.blocks import analytic_flops, analytic_params, analytic_state_size, build_model
+from arena.blocks import analytic_flops, analytic_params, analytic_state_size, build_model, collect_aux_loss
 
 VOCAB, SEQ, BATCH = 11, 12, 2
 
@@ -217,16 +217,6 @@ def check_architecture(spec: ArchSpec | str, cfg: ArchConfig | None = None, atol
     run("determinism", determinism)
     run("flops declared", flops_declared)
     return results
-
-
-def collect_aux_loss(model: torch.nn.Module, modules: list[torch.nn.Module] | None = None) -> torch.Tensor:
-    """Sum of auxiliary losses (``aux_loss`` attributes set during forward, e.g. MoE balance, compressive L_ar)."""
-    total = torch.zeros(())
-    for m in model.modules() if modules is None else modules:
-        aux = getattr(m, "aux_loss", None)
-        if isinstance(aux, torch.Tensor):
-            total = total + aux
-    return total
 
 
 def assert_conforms(spec: ArchSpec | str) -> None:

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from arena.api import IGNORE, Example, Task
+from arena.blocks import aux_loss_modules, collect_aux_loss
 from arena.evaluate import evaluate_examples
 from arena.spec import TrainConfig
-from arena.testing import collect_aux_loss
 
 
 @dataclass
@@ -108,8 +108,8 @@ class _OnlineBatches:
 def make_batches(task: Task, cfg: TrainConfig, seed: int, device: str = "cpu") -> _Batcher | _OnlineBatches:
     """The training batch stream of a run: ``next() -> (inputs, targets)``; its generator is ``.gen``."""
     gen = torch.Generator().manual_seed(seed)
-    if getattr(cfg, "online", False):
-        if not callable(getattr(task, "draw_online", None)):
+    if cfg.online:
+        if not task.can_draw_online:
             from arena.errors import ArenaError
 
             raise ArenaError(f"train.online: task {task.name!r} cannot draw fresh examples (it has no draw_online)")
@@ -214,7 +214,7 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
         state = load_checkpoint(checkpoint, model, opt, sched, gen, config_hash)
         batches.after_load()
     start = time.perf_counter() - state.seconds
-    aux_modules = [m for m in model.modules() if hasattr(m, "aux_loss")]
+    aux_modules = aux_loss_modules(model)
     probe = _attention_probe(task, cfg)
     if probe and not state.attention_curve:
         state.attention_curve.append(_attention_point(model, probe, 0, cfg, device))
@@ -248,6 +248,26 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
                 on_checkpoint(state)
     model.eval()
     return state
+
+
+def fit_custom(arch: Any, model: torch.nn.Module, task: Task, max_steps: int, seed: int,
+               progress: Callable[[int, dict], None] | None = None) -> tuple[TrainState, dict[str, Any], dict[str, int]]:
+    """Train a model that trains itself (``ArchSpec.trainer="custom"``, :class:`arena.api.CustomFit`): its state,
+    the summary's extra keys for the run's ``extra``, and the parameters it actually fitted (a custom trainer may
+    choose its skeleton for the task: the state machine has 164 SCAN logits, 80 parity logits)."""
+    from arena.api import CustomFit
+    from arena.errors import ArenaError
+
+    if not isinstance(model, CustomFit):
+        raise ArenaError(f"architecture {arch.name!r} declares a custom trainer but its module has no fit()")
+    summary = model.fit(task, max_steps=max_steps, seed=seed, progress=progress)
+    state = TrainState(step=int(summary.get("steps", 0)), curve=list(summary.get("curve", [])),
+                       seconds=float(summary.get("seconds", 0.0)))
+    fitted = sum(p.numel() for p in model.parameters())
+    if "params" in summary and int(summary["params"]) != fitted:
+        raise ArenaError(f"{arch.name!r} reports {summary['params']} fitted parameters but has {fitted}")
+    params = {"total": fitted, "embedding": 0, "non_embedding": fitted, "active": fitted}
+    return state, {k: v for k, v in summary.items() if k != "curve"}, params
 
 
 ATTENTION_PROBE_EXAMPLES = 64

@@ -40,7 +40,7 @@ def main() -> None:
         br = analytic_flops(res.arch, res.shape, res.arch_cfg, L)
         total = sum(br.values()) * L
         seen = sum(br.get(k, 0.0) for k in COUNTED_PARTS) * L
-        counted = counted_forward_flops(model, torch.ones(1, L, dtype=torch.long))
+        counted = counted_forward_flops(model, torch.ones(1, L, dtype=torch.long), spec.counts_flops_with_grad)
         missed = ", ".join(f"{k} {100 * v * L / total:.1f}%" for k, v in br.items() if k not in COUNTED_PARTS and v)
         print(f"{name:14s} {total:15.4g} {seen:17.4g} {counted:14.4g} {counted / seen:7.3f}  {missed}")
 

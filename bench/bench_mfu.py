@@ -29,10 +29,8 @@ import time
 import torch
 
 from arena.api import ModelShape
-from arena.blocks import analytic_flops, analytic_params, build_model
+from arena.blocks import analytic_flops, analytic_params, build_model, collect_aux_loss
 from arena.registry import ARCHS, get_arch
-from arena.testing import collect_aux_loss
-
 
 CLOCK = time.process_time
 

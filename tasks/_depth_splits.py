@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from typing import Any
 
 from arena.api import Example, Task
 
@@ -44,6 +45,11 @@ class DepthSplitTask(Task):
 
     def rng_prefix(self) -> str:
         return self.name
+
+    @classmethod
+    def depth_config(cls, depth: int) -> tuple[dict[str, Any], str]:
+        """Split ``iid`` holds every set at the config's ``depth``."""
+        return {"depth": depth}, "iid"
 
     def _draw(self, depth: int, n: int, rng: random.Random, where: str) -> list[Example]:
         """n examples at one depth; ``where`` is "train" / "held" (the two hash buckets) or "any"."""

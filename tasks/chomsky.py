@@ -219,6 +219,7 @@ class ChomskyTask(Task):
     metric = "accuracy"
     default_split = "length"
     split_names = ("length",)
+    slice_keys = ("length",)
     level: ClassVar[str] = ""
     symbols: ClassVar[tuple[str, ...]] = ()
     n_classes: ClassVar[int] = 2

@@ -84,6 +84,7 @@ class CounterChainTask(DepthSplitTask):
     metric = "token_acc"
     default_split = "iid"
     split_names = ("iid", "depth")
+    slice_keys = ("depth", "length")
 
     _VOCAB = Vocab(("<pad>", "<bos>", "#", "A0", "A1", "B0", "B1"))
 

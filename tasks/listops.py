@@ -120,6 +120,7 @@ class ListOpsTask(Task):
     metric = "accuracy"
     default_split = "default"
     split_names = ("default",)
+    slice_keys = ("depth", "length")
 
     _VOCAB = Vocab(("<pad>", "<bos>", "=", *OPS, "]", *(str(i) for i in range(10))))
 

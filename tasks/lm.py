@@ -92,6 +92,7 @@ class LMTask(Task):
     headline_split = "val"
     default_split = "default"
     split_names = ("default",)
+    slice_keys = ()
 
     # -- data -------------------------------------------------------------------------------------------------
     @cached_property

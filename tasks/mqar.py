@@ -118,6 +118,7 @@ class MQARTask(Task):
     metric = "accuracy"
     default_split = "iid"
     split_names = ("iid", "ood")
+    slice_keys = ()
 
     @cached_property
     def vocab(self) -> Vocab:

@@ -100,6 +100,7 @@ class NestedParityTask(DepthSplitTask):
     metric = "exact_match"
     default_split = "depth"
     split_names = ("depth", "iid")
+    slice_keys = ("depth", "length")
 
     _VOCAB = Vocab(("<pad>", "<bos>", "A0", "A1", "B0", "B1", "=", ";", "Q", "$", "(", ")", "^", "~", "?",
                     "Y0", "Y1"))

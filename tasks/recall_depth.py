@@ -73,6 +73,7 @@ class RecallDepthTask(DepthSplitTask):
     metric = "accuracy"
     default_split = "iid"
     split_names = ("iid", "depth")
+    slice_keys = ("depth",)
 
     @cached_property
     def vocab(self) -> Vocab:

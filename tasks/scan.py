@@ -189,6 +189,7 @@ class ScanTask(Task):
     metric = "exact_match"
     default_split = "simple"
     split_names = SPLITS
+    slice_keys = ("depth",)
 
     _VOCAB = Vocab(SPECIALS + INPUT_WORDS + ACTIONS)
 

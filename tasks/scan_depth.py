@@ -16,6 +16,7 @@ Held-out sets never share an input with training.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -90,6 +91,12 @@ class ScanDepthTask(Task):
     metric = "exact_match"
     default_split = "depth"
     split_names = ("depth", "iid")
+    slice_keys = ("depth",)
+
+    @classmethod
+    def depth_config(cls, depth: int) -> tuple[dict[str, Any], str]:
+        """Split ``iid`` draws every set from ``iid_depths``; one depth is the range (d, d)."""
+        return {"iid_depths": [depth, depth]}, "iid"
 
     _VOCAB = Vocab(SPECIALS + tuple(w for w in INPUT_WORDS if w != "around") + ACTIONS)
 

@@ -121,6 +121,7 @@ class ScanShiftTask(ScanTask):
                    "grammar the state machine's skeleton cannot express); exact match of generated actions")
     config_cls = ScanShiftConfig
     split_names = SPLITS
+    slice_keys = ("depth",)
 
     def encode(self, command: str, actions: tuple[str, ...]) -> Example:
         ex = super().encode(command, actions)

@@ -154,12 +154,23 @@ def print_summary(rec: dict[str, Any]) -> None:
     t.add_row("headline", f"{rec['metric']} on {rec['headline_split']} = {_fmt(rec['score'])} "
                           f"(normalized {_fmt(rec['normalized_score'])})")
     console.print(t)
+    shown = _slice_keys(rec["task"])
     for split, keys in rec.get("slices", {}).items():
         for key, groups in keys.items():
-            if key not in ("depth", "length", "n_ops"):
+            if shown is not None and key not in shown:
                 continue
             line = "  ".join(f"{v}: {ms.get(rec['metric'], 0):.3f}" for v, ms in groups.items())
             console.print(f"  {split} by {key}: {line}", highlight=False)
+
+
+def _slice_keys(task: str) -> tuple[str, ...] | None:
+    """The slice keys the task declares worth printing (``Task.slice_keys``); None (all) for an unknown task."""
+    from arena.registry import get_task
+
+    try:
+        return get_task(task).cls.slice_keys
+    except Exception:  # noqa: BLE001 - a stored run of a task no longer installed still shows
+        return None
 
 
 @app.command("list")

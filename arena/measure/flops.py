@@ -20,19 +20,14 @@ TOLERANCE = 0.02
 BLIND_MODULES = (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN, torch.nn.LSTMCell, torch.nn.GRUCell, torch.nn.RNNCell)
 
 
-def counted_forward_flops(model: torch.nn.Module, input_ids: torch.Tensor) -> float:
-    """FlopCounterMode total for one forward pass (under the MATH SDPA backend so attention is seen)."""
-    ctx = _sdpa_math()
+def counted_forward_flops(model: torch.nn.Module, input_ids: torch.Tensor, with_grad: bool = False) -> float:
+    """FlopCounterMode total for one forward pass (under the MATH SDPA backend so attention is seen).
+
+    ``with_grad``: count with autograd on (``ArchSpec.counts_flops_with_grad``: torch's module tracker asserts
+    when a parameter is passed as a module input under ``no_grad``); the model is in eval mode either way."""
     counter = FlopCounterMode(display=False)
-    try:
-        with torch.no_grad(), ctx, counter:
-            model(input_ids)
-    except AssertionError:
-        # torch's module tracker asserts when a parameter is passed as a module input under no_grad (Hyena's
-        # positional encoding); count again with autograd on (the model is in eval mode either way)
-        counter = FlopCounterMode(display=False)
-        with _sdpa_math(), counter:
-            model(input_ids)
+    with torch.set_grad_enabled(with_grad), _sdpa_math(), counter:
+        model(input_ids)
     return float(counter.get_total_flops())
 
 
@@ -50,11 +45,12 @@ def _sdpa_math():
 def measure_flops(spec: ArchSpec, shape: ModelShape, cfg: ArchConfig, model: torch.nn.Module, seq_len: int,
                   tokens_seen: int) -> dict[str, float | str | None]:
     """Per-token and per-example forward FLOPs, training total, and the counter cross-check with a note."""
-    return flops_record(analytic_flops(spec, shape, cfg, seq_len), model, seq_len, tokens_seen)
+    return flops_record(analytic_flops(spec, shape, cfg, seq_len), model, seq_len, tokens_seen,
+                        with_grad=spec.counts_flops_with_grad)
 
 
 def flops_record(breakdown: dict[str, float] | None, model: torch.nn.Module, seq_len: int,
-                 tokens_seen: int) -> dict[str, float | str | None]:
+                 tokens_seen: int, with_grad: bool = False) -> dict[str, float | str | None]:
     """:func:`measure_flops` from an analytic per-token breakdown (a pruned model's is its parent's minus the
     removed heads')."""
     if breakdown is None:
@@ -63,7 +59,7 @@ def flops_record(breakdown: dict[str, float] | None, model: torch.nn.Module, seq
                 "breakdown": None}
     per_token = sum(breakdown.values())
     per_example = per_token * seq_len
-    counted = counted_forward_flops(model, torch.ones(1, seq_len, dtype=torch.long))
+    counted = counted_forward_flops(model, torch.ones(1, seq_len, dtype=torch.long), with_grad)
     expected_counted = sum(breakdown.get(k, 0.0) for k in COUNTED_PARTS) * seq_len
     missed = {k: v for k, v in breakdown.items() if k not in COUNTED_PARTS and v}
     ratio = counted / expected_counted if expected_counted else float("nan")

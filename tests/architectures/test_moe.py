@@ -10,9 +10,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from arena.api import ModelShape
 from arena.architectures.moe import MoEFFN
-from arena.blocks import analytic_flops, analytic_params, build_model
+from arena.blocks import analytic_flops, analytic_params, build_model, collect_aux_loss
 from arena.registry import get_arch
-from arena.testing import check_architecture, collect_aux_loss
+from arena.testing import check_architecture
 
 torch.set_num_threads(1)
 SPEC = get_arch("moe")

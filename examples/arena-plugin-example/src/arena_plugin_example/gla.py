@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from arena.api import ArchConfig, SizePreset, arch_spec
+from arena.api import ArchConfig, SizePreset, arch_spec, even_head_width
 
 
 class GLAConfig(ArchConfig):
@@ -143,7 +143,7 @@ def gla_state(d_model: int, cfg: GLAConfig, seq_len: int) -> int:
 
 
 @arch_spec("gla-mini", kind="mixer", config=GLAConfig, params=gla_params, flops=gla_flops, state_size=gla_state,
-           family="linear-attention", version=1, supports_step=True,
+           family="linear-attention", version=1, supports_step=True, width_multiple=even_head_width,
            description="gated linear attention (chunkwise parallel form, recurrent step); example plugin",
            reference="https://arxiv.org/abs/2312.06635",
            presets={"tiny": SizePreset(32, 1, {"gate_rank": 8}), "small": SizePreset(128, 2),
