@@ -17,6 +17,7 @@ import torch
 
 from arena.api import IGNORE, Example, Task
 from arena.blocks import can_step
+from arena.metrics import aggregate
 
 
 def collate(examples: Sequence[Example], pad_id: int = 0, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,19 +103,13 @@ def evaluate_examples(model: torch.nn.Module, task: Task, examples: Sequence[Exa
     greedy continuations: ``arena submit`` decodes in the parent against a fresh worker, so a generation pass
     never follows a teacher-forced one in one process."""
     model.eval()
-    tf = teacher_forced(model, examples, batch_size, 0, device)
-    per: dict[str, list[float]] = {
-        "token_correct": [c for c, _ in tf], "token_total": [n for _, n in tf],
-        "accuracy": [c / n if n else 0.0 for c, n in tf],
-        "tf_exact_match": [float(c == n and n > 0) for c, n in tf],
-    }
     generate = task.scoring == "generate" if generate is None else generate
+    gen_match = None
     if generate:
         gens = greedy_generate(model, examples, batch_size, device) if generator is None else generator(examples)
-        per["exact_match"] = [float(g[: len(e.tokens) - e.prompt_len] == list(e.tokens[e.prompt_len :]))
-                              for g, e in zip(gens, examples, strict=True)]
-    else:
-        per["exact_match"] = per["tf_exact_match"]
+        gen_match = [float(g[: len(e.tokens) - e.prompt_len] == list(e.tokens[e.prompt_len :]))
+                     for g, e in zip(gens, examples, strict=True)]
+    per = per_example(teacher_forced(model, examples, batch_size, 0, device), gen_match)
     metrics = _aggregate(per, range(len(examples)), task.metric)
     slices: dict[str, dict[str, dict[str, float]]] = {}
     keys = sorted({k for e in examples for k in e.slices})
@@ -134,20 +129,18 @@ def _slice_order(item: tuple[str, list[int]]) -> tuple[int, float | str]:
         return (1, item[0])
 
 
-def _aggregate(per: dict[str, list[float]], idx: Sequence[int] | range, primary: str) -> dict[str, float]:
-    idx = list(idx)
-    n = len(idx)
-    tot = sum(per["token_total"][i] for i in idx)
-    out = {
-        "token_acc": sum(per["token_correct"][i] for i in idx) / tot if tot else 0.0,
-        "accuracy": sum(per["accuracy"][i] for i in idx) / n if n else 0.0,
-        "exact_match": sum(per["exact_match"][i] for i in idx) / n if n else 0.0,
-        "tf_exact_match": sum(per["tf_exact_match"][i] for i in idx) / n if n else 0.0,
-        "n": float(n),
-    }
-    if primary not in out:
-        raise ValueError(f"unknown metric {primary!r}; tasks may use token_acc, accuracy or exact_match")
-    return out
+def per_example(tf: Sequence[tuple[int, int]], generated_match: Sequence[float] | None = None) -> dict[str, list[Any]]:
+    """Per-example values of the built-in metrics (:mod:`arena.metrics`) from teacher-forced (correct, scored)
+    counts and, for generative scoring, whether each greedy generation matched (else exact match is
+    teacher-forced)."""
+    tf_exact = [float(c == n and n > 0) for c, n in tf]
+    return {"token_acc": list(tf), "accuracy": [c / n if n else 0.0 for c, n in tf],
+            "exact_match": list(generated_match) if generated_match is not None else tf_exact,
+            "tf_exact_match": tf_exact}
+
+
+def _aggregate(per: dict[str, list[Any]], idx: Sequence[int] | range, primary: str) -> dict[str, float]:
+    return aggregate(per, list(idx), primary)
 
 
 def evaluate_task(model: torch.nn.Module, task: Task, batch_size: int = 64, device: str = "cpu",

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from arena.api import IGNORE, Example, Task
-from arena.evaluate import _aggregate, collate
+from arena.evaluate import _aggregate, collate, per_example
 
 BITS = (1, 2, 4, 8, 16, 32)
 
@@ -111,10 +111,7 @@ def _decode(model: Any, examples: Sequence[Example], batch_size: int, quant: Qua
 
 
 def _score(task: Task, tf: list[tuple[int, int]]) -> float:
-    per = {"token_correct": [c for c, _ in tf], "token_total": [n for _, n in tf],
-           "accuracy": [c / n if n else 0.0 for c, n in tf], "tf_exact_match": [float(c == n and n > 0) for c, n in tf]}
-    per["exact_match"] = per["tf_exact_match"]
-    return _aggregate(per, range(len(tf)), task.metric)[task.metric]
+    return _aggregate(per_example(tf), range(len(tf)), task.metric)[task.metric]
 
 
 def measure_state_bits(model: Any, task: Task, state_size: int, *, split: str | None = None,

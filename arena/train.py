@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from arena.api import IGNORE, Example, Task
 from arena.blocks import aux_loss_modules, collect_aux_loss
 from arena.evaluate import evaluate_examples
+from arena.metrics import validation_metric
 from arena.spec import TrainConfig
 
 
@@ -180,7 +181,7 @@ def validate(model: torch.nn.Module, task: Task, val_set: list[Example], cfg: Tr
     or ``patience`` checks without improvement). Shared by :func:`train` and :mod:`arena.batched`."""
     # teacher-forced exact match equals greedy exact match for a deterministic decoder, at 1/T the cost
     res = evaluate_examples(model, task, val_set, cfg.eval_batch_size, device, generate=False)["metrics"]
-    val = res[task.metric if task.metric != "exact_match" else "tf_exact_match"]
+    val = res[validation_metric(task.metric)]
     info["val"] = val
     improved = state.best_val is None or val > state.best_val
     state.best_val = val if state.best_val is None else max(state.best_val, val)

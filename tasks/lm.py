@@ -46,6 +46,14 @@ from arena.lm_data import (
     resolve_data_dir,
     split_corpus,
 )
+from arena.metrics import register_metric
+
+register_metric("bits_per_char", higher_is_better=False, description="held-out negative log-likelihood per "
+                "character, in bits")
+register_metric("loss", higher_is_better=False, description="held-out negative log-likelihood per token, in nats")
+register_metric("acc", description="lm-eval accuracy (BLiMP: the good sentence is more likely; LAMBADA: greedy "
+                "match of the last word)")
+register_metric("perplexity", higher_is_better=False, description="lm-eval perplexity (LAMBADA: of the last word)")
 
 
 class LMConfig(TaskConfig):

@@ -101,7 +101,28 @@ CAPABILITY_NAMES = ("n_heads", "iid_depths", "official_lines", "aux_loss", "extr
 
 
 def test_the_core_does_not_probe_capabilities_by_name():
-    probe = re.compile(r"""(hasattr|getattr)\([^)]*["'](%s)["']""" % "|".join(CAPABILITY_NAMES))
+    names = "|".join(CAPABILITY_NAMES)
+    probe = re.compile(rf"""(hasattr|getattr)\([^)]*["']({names})["']""")
     hits = [f"{p.relative_to(ARENA.parent)}:{i}" for p in sorted(ARENA.rglob("*.py")) if p.name != "testing.py"
             for i, line in enumerate(p.read_text().splitlines(), 1) if probe.search(line)]
     assert not hits, hits
+
+
+def test_metrics_are_registered_and_tasks_agree_with_them():
+    from arena.metrics import METRICS, aggregate, get_metric, register_metric, validation_metric
+
+    for name in sorted(TASKS.names()):
+        cls = get_task(name).cls
+        assert get_metric(cls.metric).higher_is_better == cls.higher_is_better, name
+    assert validation_metric("exact_match") == "tf_exact_match" and validation_metric("accuracy") == "accuracy"
+    try:
+        spec = register_metric("test_max", aggregation=max)
+        per = {"token_acc": [(1, 2), (3, 4)], "test_max": [0.25, 0.75]}
+        assert aggregate(per, [0, 1], "test_max") == {"token_acc": 4 / 6, "test_max": 0.75, "n": 2.0}
+        assert register_metric("test_max", aggregation=max) == spec  # the same declaration again is fine
+        with pytest.raises(ValueError, match="already registered"):
+            register_metric("test_max", higher_is_better=False, aggregation=max)
+    finally:
+        METRICS.pop("test_max", None)
+    with pytest.raises(ValueError, match="unknown metric"):
+        get_metric("exact_mach")
