@@ -406,7 +406,9 @@ def _row(cfg: SuccinctnessConfig, s: Search, engine: Any, cache_lookup: dict[tup
                     return r
         return None
 
-    row.update(_budget(_runs_of(s, engine, cache_lookup)))
+    used = _runs_of(s, engine, cache_lookup)
+    row["runs"] = len(used)  # also when every run was read back from an earlier invocation
+    row.update(_budget(used))
     row.update(state_bits=None, bits_per_float=None, state_bits_bound=_bound(cfg, s.depth), p_star_run_id=None,
                p_star_config_hash=None, git_commit=None)
     if idx is not None:
@@ -589,9 +591,15 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
         raise ArenaError(f"--target must be in [0, 1], got {cfg.target}")
     if cfg.seeds < 1:
         raise ArenaError("--seeds must be >= 1")
+    wall0, cpu0 = time.monotonic(), _process_cpu()
     searches, engine, cache = search_all(cfg, db=db, executor=executor, scheduler=scheduler, workers=workers,
                                          progress=progress)
     rows = [_row(cfg, s, engine, cache) for s in searches]
+    budget = {"runs": sum(r["runs"] for r in rows),
+              "run_cpu_seconds": round(sum(r["cpu_seconds"] for r in rows), 1),
+              "run_wall_seconds": round(sum(r["wall_seconds"] for r in rows), 1),
+              "invocation_wall_seconds": round(time.monotonic() - wall0, 1),
+              "invocation_cpu_seconds": round(_process_cpu() - cpu0, 1)}
     if cfg.tag:  # a different budget is a different curve: keep it apart on the leaderboard
         for r in rows:
             r["task"] = f"{cfg.label}-{cfg.tag}"
@@ -606,8 +614,16 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
              f"{cfg.ladder[0]}..{cfg.ladder[-1]} x sqrt2)")
     plot(rows, fits, png_path, title, fits_bits)
     return {"task": cfg.label, "rows": rows, "fits": fits, "fits_state_bits": fits_bits, "csv": str(csv_path),
-            "png": str(png_path),
+            "png": str(png_path), "budget": budget,
             "caveats": list(CAVEATS), "target_note": TARGET_NOTE}
+
+
+def _process_cpu() -> float:
+    """CPU seconds of this process and of its finished child processes (the local executor's workers)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def read_csv(path: str | Path) -> list[dict[str, Any]]:

@@ -137,5 +137,9 @@ def succinctness(
         for arch, f in result["fits"].items():
             print(f"{arch}: {f['preferred']} (exp R2 {f['exp']['r2']}, poly R2 {f['poly']['r2']})"
                   if f.get("preferred") else f"{arch}: too few reached depths to fit")
+        b = result["budget"]
+        print(f"budget: {b['runs']} runs recorded for these searches, {b['run_cpu_seconds']:.0f} CPU s / "
+              f"{b['run_wall_seconds']:.0f} wall s summed over their records (all invocations); this invocation "
+              f"{b['invocation_cpu_seconds']:.0f} CPU s (with its workers) in {b['invocation_wall_seconds']:.0f} s")
         print("caveats:\n" + "\n".join(f"  {i}. {c}" for i, c in enumerate(CAVEATS, 1)))
         print(f"wrote {result['csv']} and {result['png']}")

@@ -119,6 +119,9 @@ def test_real_tiny_search_writes_table_and_plot_then_resumes(sweep_env, tmp_path
     assert row["bits_per_float"] in (1, 2, 4, 8, 16, 32) and row["state_bits"] == row["bits_per_float"] * row["state_size"]
     assert row["state_bits_bound"] == 2.0 and row["cpu_seconds"] > 0 and row["wall_seconds"] > 0
     assert row["p_star_run_id"] and len(row["p_star_config_hash"]) == 64
+    b = out["budget"]  # what the search cost: summed over its runs' records, and this invocation's process tree
+    assert b["runs"] == 4 and b["run_cpu_seconds"] == pytest.approx(row["cpu_seconds"], abs=0.2)
+    assert b["invocation_cpu_seconds"] > 0 and b["invocation_wall_seconds"] > 0
     with open(out["csv"]) as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:7] == LEADERBOARD_COLUMNS and rows[0]["reached"] == "True"
@@ -129,7 +132,7 @@ def test_real_tiny_search_writes_table_and_plot_then_resumes(sweep_env, tmp_path
 
     n = len(list_runs(open_store(sweep_env["url"])))
     again = run_succinctness(cfg, db=sweep_env["url"], out_dir=tmp_path / "res")
-    assert again["rows"][0]["p_star"] == row["p_star"]
+    assert again["rows"][0]["p_star"] == row["p_star"] and again["budget"]["runs"] == 4
     assert len(list_runs(open_store(sweep_env["url"]))) == n == 4  # resumed from the database: nothing rerun
 
 
