@@ -16,6 +16,16 @@ app = typer.Typer(name="arena", help="Benchmark sequence architectures: capabili
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
+@app.callback()
+def _global(db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL for every command (same as "
+                                                            "$ARENA_DB_URL; a command's own --db wins)")) -> None:
+    """Benchmark sequence architectures: capability per parameter, FLOP and ms."""
+    if db:
+        import os
+
+        os.environ["ARENA_DB_URL"] = db
+
+
 def main() -> None:
     """Console entry point: ArenaError -> clean message and its exit code, never a traceback."""
     from rich.console import Console

@@ -208,7 +208,7 @@ def list_(
     elif what == "runs":
         from arena.store import list_runs, open_store
 
-        engine = open_store(db)
+        engine = open_store(db, readonly=True)
         for r in list_runs(engine, limit=limit):
             rows.append({"run_id": r.id, "status": r.status, "arch": r.arch, "task": r.task, "split": r.split,
                          "size": r.size, "seed": r.seed, "params": r.params_total, "score": r.score,
@@ -245,7 +245,7 @@ def show(
     from arena.runner import reproduce_command, run_record
     from arena.store import get_run, open_store
 
-    engine = open_store(db)
+    engine = open_store(db, readonly=True)
     r = get_run(engine, run_id)
     if r is None:
         raise ArenaError(f"no run {run_id} in {engine.url.render_as_string(hide_password=True)}")

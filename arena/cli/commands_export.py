@@ -92,7 +92,11 @@ def leaderboard(
                       highlight=False)
         url = f"sqlite:///{path.resolve()}"  # the app may run from another working directory
     env = dict(os.environ, ARENA_DB_URL=url)
-    err.print(f"leaderboard on http://{address}:{port} (database {url}); Ctrl-C to stop", highlight=False)
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)  # the URL goes to the app by env, never printed
+    err.print(f"leaderboard on http://{address}:{port} (database {shown}); Ctrl-C to stop", highlight=False,
+              markup=False)
     cmd = leaderboard_command(url, address, port)
     if os.name == "posix":  # become the server: Ctrl-C and SIGTERM reach streamlit directly, no orphan left
         sys.stdout.flush()

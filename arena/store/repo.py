@@ -177,10 +177,45 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _older_schema(engine: Engine, q):
+    """A read-only reader never migrates: on a database written before some ``runs`` columns existed, load only the
+    columns it has (the others read as None) instead of failing with 'no such column'."""
+    from sqlalchemy import inspect
+    from sqlalchemy.orm import load_only
+
+    key = engine.url.render_as_string(hide_password=False)
+    if key not in _MISSING:
+        try:
+            have = {c["name"] for c in inspect(engine).get_columns(Run.__tablename__)}
+        except DBAPIError:
+            have = set()
+        _MISSING[key] = [c.key for c in Run.__table__.c if have and c.name not in have]
+    missing = _MISSING[key]
+    if not missing:
+        return q, []
+    return q.options(load_only(*[getattr(Run, c.key) for c in Run.__table__.c if c.key not in missing])), missing
+
+
+_MISSING: dict[str, list[str]] = {}
+
+
+def _blank(runs: list[Run], missing: list[str]) -> list[Run]:
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    for run in runs:
+        for name in missing:
+            set_committed_value(run, name, None)
+    return runs
+
+
 def get_run(engine: Engine, run_id: int) -> Run | None:
+    if not 0 < run_id < 2**63:
+        return None
+    q, missing = _older_schema(engine, select(Run).where(Run.id == run_id).options(
+        selectinload(Run.metrics), selectinload(Run.provenance)))
     with Session(engine, expire_on_commit=False) as s:
-        return s.scalars(select(Run).where(Run.id == run_id).options(
-            selectinload(Run.metrics), selectinload(Run.provenance))).first()
+        runs = _blank(list(s.scalars(q)), missing)
+    return runs[0] if runs else None
 
 
 def find_resumable(engine: Engine, config_hash: str) -> Run | None:
@@ -216,8 +251,9 @@ def list_runs(engine: Engine, *, task: str | None = None, arch: str | None = Non
         q = q.where(Run.status == status)
     if limit:
         q = q.limit(limit)
+    q, missing = _older_schema(engine, q)
     with Session(engine, expire_on_commit=False) as s:
-        return list(s.scalars(q))
+        return _blank(list(s.scalars(q)), missing)
 
 
 def record_completed(engine: Engine, ident: dict[str, Any], payload: dict[str, Any]) -> int:

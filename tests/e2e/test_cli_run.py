@@ -53,17 +53,17 @@ def test_run_json_then_show(db_url):
 def test_bad_input_exit_codes(db_url, args, code, message, monkeypatch, capsys):
     """In-process through the real entry point (same code path as the console script, minus interpreter start)."""
     from arena.cli.app import main
+    from arena.store import list_runs, open_store
 
     argv = ["arena", *args] + (["--db", db_url] if args[0] in ("run", "show") else [])
     monkeypatch.setattr(sys, "argv", argv)
+    open_store(db_url).dispose()  # `show` reads an existing database (a reader never creates one)
     with pytest.raises(SystemExit) as exc:
         main()
     err = capsys.readouterr().err
     assert exc.value.code == code, err
     assert message in " ".join(err.split())
     assert "Traceback" not in err
-    from arena.store import list_runs, open_store
-
     assert list_runs(open_store(db_url)) == []  # bad input writes nothing
 
 

@@ -88,6 +88,8 @@ def test_bad_input(case, tmp_path, monkeypatch, capsys):
         argv += ["--db", f"sqlite:///{db}"]
     monkeypatch.setattr(sys, "argv", ["arena", *argv])
     monkeypatch.setenv("ARENA_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    if argv[0] == "show":  # a reader never creates the database; an existing one without that run
+        open_store(f"sqlite:///{db}").dispose()
     from arena.cli.app import main
 
     with pytest.raises(SystemExit) as exc:
