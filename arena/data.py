@@ -20,22 +20,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from arena.api import IGNORE, Example, Task, TaskConfig
-from arena.errors import ArenaError, suggest
+from arena.errors import ArenaError, format_errors, suggest
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
-    """``["a=1", "b=[0,3]", "c=some/path"]`` -> ``{"a": 1, "b": [0, 3], "c": "some/path"}`` (JSON when it parses)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise ArenaError(f"expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    """``["a=1", "b=[0,3]", "c=some/path"]`` -> ``{"a": 1, "b": [0, 3], "c": "some/path"}``, parsed as every
+    ``--set`` is (:func:`arena.spec.parse_value`)."""
+    from arena.spec import parse_pair
+
+    return dict(parse_pair(p) for p in pairs)
 
 
 def make_task_config(config_cls: type[TaskConfig], overrides: Mapping[str, Any], task: str = "") -> TaskConfig:
@@ -51,8 +44,7 @@ def make_task_config(config_cls: type[TaskConfig], overrides: Mapping[str, Any],
     try:
         return config_cls(**overrides)
     except ValidationError as exc:
-        msgs = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ArenaError(f"invalid config for task {task!r}: {msgs}") from None
+        raise ArenaError(f"invalid config for task {task!r}: {format_errors(exc)}") from None
 
 
 def load_task(name: str, split: str | None = None, seed: int = 0, **cfg: Any) -> Task:

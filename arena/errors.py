@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class ArenaError(Exception):
@@ -33,6 +34,18 @@ class StoreError(ArenaError):
     """The database cannot be opened or written (bad URL, read-only file, full disk)."""
 
     exit_code = 1
+
+
+def format_errors(exc: Any) -> str:
+    """A pydantic ``ValidationError`` as one line: ``unknown field 'x'`` or ``loc: message (got value)`` per error."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(root)"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"unknown field {loc!r}")
+        else:
+            parts.append(f"{loc}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:

@@ -251,7 +251,7 @@ def load_run_model(run_id: int, db: str | None = None, device: str = "cpu",
                          "(its character tokenizer comes from the training corpus)")
     config = run.config or {}
     spec = RunSpec.model_validate(config["spec"])
-    overrides = [f"task.data_dir={data_dir}"] if data_dir else None
+    overrides = [("task.data_dir", str(data_dir))] if data_dir else None
     res = prepare(spec, overrides)
     shape = ModelShape(**config["shape"])
     arch_cfg = res.arch.config.model_validate(config.get("arch_config", {}))

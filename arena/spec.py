@@ -18,7 +18,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from arena.api import ArchConfig, ArchSpec, ModelShape, StrictConfig, Task, TaskConfig, TaskSpec
-from arena.errors import ArenaError, suggest
+from arena.errors import ArenaError, format_errors, suggest
 
 SIZES = ("tiny", "small", "base")
 
@@ -92,23 +92,34 @@ class Resolved:
 
 
 def parse_value(text: str) -> Any:
+    """The value of a ``--set KEY=VALUE`` override: YAML (``3``, ``true``, ``[1, 2]``, ``null``), else the string."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
 
 
-def apply_overrides(spec: RunSpec, pairs: list[str], arch: ArchSpec, task: TaskSpec) -> RunSpec:
-    """Apply ``KEY=VALUE`` overrides; unknown or ambiguous keys raise ArenaError naming the key."""
+def parse_pair(pair: str) -> tuple[str, Any]:
+    """``"KEY=VALUE"`` -> ``(key, parse_value(value))``; anything else is an :class:`ArenaError`."""
+    key, sep, raw = pair.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ArenaError(f"--set expects KEY=VALUE, got {pair!r}")
+    return key, parse_value(raw)
+
+
+Override = str | tuple[str, Any]  # "KEY=VALUE" as typed on the command line, or (key, typed value)
+
+
+def apply_overrides(spec: RunSpec, pairs: list[Override], arch: ArchSpec, task: TaskSpec) -> RunSpec:
+    """Apply ``KEY=VALUE`` strings (values parsed by :func:`parse_value`) and ``(key, value)`` pairs
+    (typed options such as ``--max-steps``, never turned into text); unknown or ambiguous keys raise ArenaError."""
     data = spec.model_dump()
     sections = {"arch": arch.config.model_fields, "task": task.config.model_fields,
                 "train": TrainConfig.model_fields, "latency": LatencyConfig.model_fields}
     targets = {"arch": "arch_config", "task": "task_config", "train": "train", "latency": "latency"}
     for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ArenaError(f"--set expects KEY=VALUE, got {pair!r}")
+        key, value = pair if isinstance(pair, tuple) else parse_pair(pair)
         section, dot, field = key.partition(".")
         if not dot:
             field = key
@@ -127,7 +138,7 @@ def apply_overrides(spec: RunSpec, pairs: list[str], arch: ArchSpec, task: TaskS
             owner = {"arch": f"architecture {arch.name!r}", "task": f"task {task.name!r}"}.get(section, section)
             raise ArenaError(f"unknown config key {key!r}: {owner} has no field {field!r}"
                              f"{suggest(field, sections[section])}")
-        data[targets[section]][field] = parse_value(raw)
+        data[targets[section]][field] = value
     return _validate(RunSpec, data, "run spec")
 
 
@@ -135,18 +146,7 @@ def _validate(model: type[StrictConfig], data: dict[str, Any], what: str) -> Any
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ArenaError(f"invalid {what}: " + _format_errors(exc)) from None
-
-
-def _format_errors(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(root)"
-        if e["type"] == "extra_forbidden":
-            parts.append(f"unknown field {loc!r}")
-        else:
-            parts.append(f"{loc}: {e['msg']} (got {e.get('input')!r})")
-    return "; ".join(parts)
+        raise ArenaError(f"invalid {what}: " + format_errors(exc)) from None
 
 
 def resolve(spec: RunSpec, arch: ArchSpec, task_spec: TaskSpec, *, extra_hash: str = "") -> Resolved:

@@ -156,15 +156,15 @@ def _width_step(arch: str, overrides: list[str]) -> int:
     """What the ladder's widths must be multiples of: the spec's ``width_step`` under its default config with the
     ``--set arch.X=...`` overrides that apply to it."""
     from arena.registry import get_arch
-    from arena.spec import parse_value
+    from arena.spec import parse_pair
 
     spec = get_arch(arch)
     given = {}
     for o in arch_overrides(arch, overrides):
-        k, _, v = o.partition("=")
-        k = k.strip().removeprefix("arch.")
+        k, v = parse_pair(o)
+        k = k.removeprefix("arch.")
         if k in spec.config.model_fields:
-            given[k] = parse_value(v)
+            given[k] = v
     return spec.width_step(spec.config.model_construct(**given))
 
 
@@ -439,13 +439,12 @@ def _bound(cfg: SuccinctnessConfig, depth: int) -> float | None:
 
 
 def _task_overrides(cfg: SuccinctnessConfig) -> dict[str, Any]:
-    from arena.spec import parse_value
+    from arena.spec import parse_pair
 
     out = {}
-    for o in cfg.overrides:
-        k, _, v = o.partition("=")
-        if k.strip().startswith("task."):
-            out[k.strip()[5:]] = parse_value(v)
+    for k, v in map(parse_pair, cfg.overrides):
+        if k.startswith("task."):
+            out[k[5:]] = v
     return out
 
 

@@ -162,9 +162,9 @@ def parse_spec(data: Any, where: str = "sweep spec") -> SweepSpec:
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as exc:
-        from arena.spec import _format_errors
+        from arena.errors import format_errors
 
-        raise ArenaError(f"{where}: " + _format_errors(exc)) from None
+        raise ArenaError(f"{where}: " + format_errors(exc)) from None
 
 
 def expand(spec: SweepSpec) -> list[Job]:
@@ -196,9 +196,9 @@ def expand(spec: SweepSpec) -> list[Job]:
         try:
             rs = RunSpec.model_validate(data)
         except ValidationError as exc:
-            from arena.spec import _format_errors
+            from arena.errors import format_errors
 
-            raise ArenaError(f"sweep run {arch.name}/{task.name}: " + _format_errors(exc)) from None
+            raise ArenaError(f"sweep run {arch.name}/{task.name}: " + format_errors(exc)) from None
         res = prepare(rs, list(spec.set))
         if res.config_hash in seen:
             continue

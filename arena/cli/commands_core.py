@@ -91,18 +91,18 @@ def run(
 
     if size not in ("tiny", "small", "base"):
         raise ArenaError(f"--size must be tiny, small or base, got {size!r}")
-    overrides = list(set_)
+    overrides: list[str | tuple[str, Any]] = list(set_)  # typed options after --set: they win, and stay typed
     if max_steps is not None:
-        overrides.append(f"train.max_steps={max_steps}")
+        overrides.append(("train.max_steps", max_steps))
     if lr is not None:
-        overrides.append(f"train.lr={lr}")
+        overrides.append(("train.lr", lr))
     try:
         spec = RunSpec(arch=arch, task=task, split=split, size=size, params=params, d_model=d_model,
                        n_layers=n_layers, seed=seed, data_seed=data_seed, threads=threads)
     except ValidationError as exc:
-        from arena.spec import _format_errors
+        from arena.errors import format_errors
 
-        raise ArenaError("invalid run options: " + _format_errors(exc)) from None
+        raise ArenaError("invalid run options: " + format_errors(exc)) from None
     command = "arena " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with RichProgress(enabled=not json_out) as progress:
         result = do_run(spec, overrides=overrides, db=db, resume=resume, progress=progress, command=command)
