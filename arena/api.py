@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 if TYPE_CHECKING:  # the surface stays importable without torch (``arena list`` never loads it)
     import torch
@@ -30,9 +30,20 @@ IGNORE = -100
 
 
 class StrictConfig(BaseModel):
-    """Base for every user-facing config: unknown fields are rejected, values are immutable."""
+    """Base for every user-facing config: unknown fields are rejected, values are immutable, floats must be finite
+    (NaN and infinities are refused) and a boolean is never accepted where a number is expected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        from arena.validation import bool_for_number
+
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and bool_for_number(field.annotation, value):
+            raise ValueError("expected a number, not a boolean")
+        return value
 
 
 class ArchConfig(StrictConfig):

@@ -158,7 +158,9 @@ def load_corpus(corpus: str, data_dir: Path | None) -> str:
         path = data_dir / folder / name
         if not path.is_file():
             raise _missing(f"corpus {corpus!r}", f"{str(path)!r} does not exist")
-        return path.read_text(encoding="utf-8")
+        from arena.validation import read_text_file
+
+        return read_text_file(path, f"corpus {corpus!r} file")
     if corpus == "tinyshakespeare":
         return _download_tinyshakespeare()
     require_remote(TINYSTORIES_HF, f"corpus {corpus!r}")

@@ -34,6 +34,7 @@ from arena.spec import Resolved, RunSpec, apply_overrides, resolve
 from arena.store import repo
 from arena.store.engine import open_store, resolve_url
 from arena.train import TrainState, fit_custom, train
+from arena.validation import check_memory
 
 
 class Progress(Protocol):
@@ -82,7 +83,9 @@ def prepare(spec: RunSpec, overrides: list[str] | None = None, extra_hash: str =
     task_spec = get_task(spec.task)
     if overrides:
         spec = apply_overrides(spec, overrides, arch, task_spec)
-    return resolve(spec, arch, task_spec, extra_hash=extra_hash)
+    res = resolve(spec, arch, task_spec, extra_hash=extra_hash)
+    check_memory(res)  # before any model is built or any row written
+    return res
 
 
 def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = None, resume: bool = False,

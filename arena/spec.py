@@ -14,8 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from arena.api import ArchConfig, ArchSpec, ModelShape, StrictConfig, Task, TaskConfig, TaskSpec
 from arena.errors import ArenaError, format_errors, suggest
@@ -28,23 +27,30 @@ class TrainConfig(StrictConfig):
     batch_size: int = Field(32, ge=1, le=65_536, description="sequences per step. Default: 32")
     lr: float = Field(3e-3, gt=0, le=10.0, description="peak learning rate (AdamW). Default: 3e-3")
     weight_decay: float = Field(0.01, ge=0, le=10.0, description="AdamW weight decay (not on norms/biases). Default: 0.01")
-    betas: tuple[float, float] = Field((0.9, 0.98), description="AdamW betas. Default: (0.9, 0.98)")
-    warmup_steps: int = Field(100, ge=0, description="linear warmup steps before cosine decay. Default: 100")
+    betas: tuple[float, float] = Field((0.9, 0.98), description="AdamW betas, each in [0, 1). Default: (0.9, 0.98)")
+    warmup_steps: int = Field(100, ge=0, le=100_000_000, description="linear warmup steps before cosine decay. Default: 100")
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine floor as a fraction of lr. Default: 0.1")
-    grad_clip: float = Field(1.0, gt=0, description="global gradient-norm clip. Default: 1.0")
-    eval_every: int = Field(250, ge=1, description="steps between validation checks. Default: 250")
+    grad_clip: float = Field(1.0, gt=0, le=1e6, description="global gradient-norm clip. Default: 1.0")
+    eval_every: int = Field(250, ge=1, le=100_000_000, description="steps between validation checks. Default: 250")
     early_stop: float | None = Field(1.0, ge=0, le=1, description="stop when the validation metric reaches this; "
                                      "None disables. Default: 1.0")
-    patience: int | None = Field(None, ge=1, description="plateau stop: end training after this many validation "
+    patience: int | None = Field(None, ge=1, le=1_000_000, description="plateau stop: end training after this many validation "
                                  "checks without a new best (higher-is-better metrics). Default: None (off)")
-    checkpoint_every: int = Field(250, ge=1, description="steps between checkpoints. Default: 250")
+    checkpoint_every: int = Field(250, ge=1, le=100_000_000, description="steps between checkpoints. Default: 250")
     eval_batch_size: int = Field(64, ge=1, le=65_536, description="batch size for evaluation. Default: 64")
-    max_eval_examples: int | None = Field(None, ge=1, description="cap per evaluated split. Default: None (all)")
+    max_eval_examples: int | None = Field(None, ge=1, le=100_000_000, description="cap per evaluated split. Default: None (all)")
     online: bool = Field(False, description="draw fresh training examples every step (generated tasks with "
                          "draw_online; held-out sets stay fixed and disjoint). Default: False")
     log_attention: bool = Field(False, description="record per-head attention statistics (arena analyze) at step 0 "
                                 "and every eval_every steps on up to 64 validation examples; needs an "
                                 "attention-capturing architecture; does not change training. Default: false")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError(f"each AdamW beta must be in [0, 1), got {tuple(v)}")
+        return v
 
     # fields added after runs were recorded: left out of the config hash while at their default, so the hash of
     # every earlier run (and sweep resume by hash) is unchanged
@@ -91,12 +97,11 @@ class Resolved:
     config_hash: str
 
 
-def parse_value(text: str) -> Any:
-    """The value of a ``--set KEY=VALUE`` override: YAML (``3``, ``true``, ``[1, 2]``, ``null``), else the string."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+def parse_value(text: str, where: str = "--set value") -> Any:
+    """A ``--set`` value parsed as YAML by the one safe loader (aliases and duplicate keys refused)."""
+    from arena.validation import parse_scalar
+
+    return parse_scalar(text, where)
 
 
 def parse_pair(pair: str) -> tuple[str, Any]:
@@ -105,7 +110,7 @@ def parse_pair(pair: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ArenaError(f"--set expects KEY=VALUE, got {pair!r}")
-    return key, parse_value(raw)
+    return key, parse_value(raw, f"--set {key}")
 
 
 Override = str | tuple[str, Any]  # "KEY=VALUE" as typed on the command line, or (key, typed value)

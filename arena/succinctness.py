@@ -39,26 +39,38 @@ TARGET_NOTE = "score = the task metric on its headline split (counter-chain: per
 
 
 def parse_depths(text: str) -> list[int]:
-    out: list[int] = []
+    """``1-4`` or ``1,2,3`` (or both, comma-separated); at most MAX_DEPTHS depths, each in [0, MAX_DEPTH]."""
+    from arena.validation import MAX_DEPTH, MAX_DEPTHS
+
+    out: set[int] = set()
     try:
         for part in text.split(","):
             part = part.strip()
             if not part:
                 continue
             lo, sep, hi = part.partition("-")
-            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+            a, b = (int(lo), int(hi)) if sep else (int(lo), int(lo))
+            if a < 0 or b > MAX_DEPTH:
+                raise ArenaError(f"--depths must lie in 0..{MAX_DEPTH:,}, got {part!r}")
+            if b - a + 1 + len(out) > MAX_DEPTHS:
+                raise ArenaError(f"--depths {text!r} gives more than {MAX_DEPTHS} depths; pick a few (e.g. 1-8)")
+            out.update(range(a, b + 1))
     except ValueError:
         raise ArenaError(f"--depths expects e.g. 1-4 or 1,2,3, got {text!r}") from None
-    if not out or min(out) < 0:
+    if not out:
         raise ArenaError(f"--depths expects non-negative depths, got {text!r}")
-    return sorted(set(out))
+    return sorted(out)
 
 
 def parse_ladder(text: str) -> list[int]:
     """``LO-HI`` -> d_model values LO, LO*sqrt2, ... <= HI (rounded, deduplicated); or an explicit comma list."""
+    from arena.validation import MAX_WIDTH
+
     try:
         if "-" in text and "," not in text:
             lo, hi = (int(x) for x in text.split("-"))
+            if not 1 <= lo <= hi <= MAX_WIDTH:  # LO = 0 would never grow: refuse before the loop
+                raise ArenaError(f"--ladder LO-HI needs 1 <= LO <= HI <= {MAX_WIDTH}, got {text!r}")
             vals, x = [], float(lo)
             while round(x) <= hi:
                 vals.append(int(round(x)))
@@ -70,6 +82,8 @@ def parse_ladder(text: str) -> list[int]:
     vals = sorted(set(vals))
     if not vals or vals[0] < 1:
         raise ArenaError(f"--ladder gives no positive widths: {text!r}")
+    if vals[-1] > MAX_WIDTH or len(vals) > 64:
+        raise ArenaError(f"--ladder widths must be at most {MAX_WIDTH} and at most 64 of them, got {text!r}")
     return vals
 
 
@@ -575,10 +589,39 @@ def _axes(ax: Any, depths: list[int], ylabel: str, title: str) -> None:
         ax.legend(fontsize=6.5, loc="best", framealpha=0.6)
 
 
+def check_config(cfg: SuccinctnessConfig, max_runs: int | None = None) -> None:
+    """The options' types and ranges, and the worst-case grid (every arch x depth x width x seed x lr) against the
+    run cap: all before any run is started."""
+    from arena.validation import check_grid, check_number
+
+    check_number("--target", cfg.target, lo=0, hi=1)
+    check_number("--seeds", cfg.seeds, lo=1, hi=100, integer=True)
+    check_number("--max-steps", cfg.max_steps, lo=0, hi=100_000_000, integer=True)
+    check_number("--pilot", cfg.pilot, lo=0, hi=64, integer=True)
+    check_number("--stack", cfg.stack, lo=1, hi=64, integer=True)
+    if cfg.time_limit_s is not None:
+        check_number("--time-limit", cfg.time_limit_s, lo=0, lo_open=True)
+    if not cfg.lrs:
+        raise ArenaError("--lrs is empty")
+    for lr in cfg.lrs:
+        check_number("--lrs", lr, lo=0, hi=10, lo_open=True)
+    if not cfg.archs:
+        raise ArenaError("--archs is empty")
+    for arch, n in cfg.n_layers.items():
+        check_number(f"--n-layers {arch}", n, lo=1, hi=1024, integer=True)
+    check_grid(len(cfg.archs) * len(cfg.depths) * len(cfg.ladder) * cfg.seeds * len(cfg.lrs),
+               f"succinctness on {cfg.task!r} ({len(cfg.archs)} archs x {len(cfg.depths)} depths x "
+               f"{len(cfg.ladder)} widths x {cfg.seeds} seeds x {len(cfg.lrs)} lrs)", max_runs)
+
+
 def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor: str = "local",
                      scheduler: str | None = None, workers: int = 1, out_dir: str | Path = "results",
-                     progress: bool = False) -> dict[str, Any]:
+                     progress: bool = False, max_runs: int | None = None) -> dict[str, Any]:
     from arena.registry import get_task
+    from arena.validation import check_out_dir
+
+    check_config(cfg, max_runs)
+    check_out_dir(out_dir)  # before hours of training, not after
 
     spec = get_task(cfg.task)
     if not {"depth", "iid_depths"} & set(spec.config.model_fields):
@@ -586,10 +629,7 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
                          "depth-knob task (recall-depth, counter-chain, nested-parity, scan-depth)")
     if cfg.variant and "variant" not in spec.config.model_fields:
         raise ArenaError(f"task {cfg.task!r} has no variants; drop --variant")
-    if not 0 <= cfg.target <= 1:
-        raise ArenaError(f"--target must be in [0, 1], got {cfg.target}")
-    if cfg.seeds < 1:
-        raise ArenaError("--seeds must be >= 1")
+    check_config(cfg)
     wall0, cpu0 = time.monotonic(), _process_cpu()
     searches, engine, cache = search_all(cfg, db=db, executor=executor, scheduler=scheduler, workers=workers,
                                          progress=progress)

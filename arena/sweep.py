@@ -31,16 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from arena.api import StrictConfig
 from arena.errors import ArenaError
 
 # ----------------------------------------------------------------------------------------------- spec
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictConfig):
+    """Unknown keys refused, floats finite, no boolean where a number is expected (see StrictConfig)."""
 
 
 class ArchEntry(_Strict):
@@ -144,16 +144,11 @@ def group_jobs(jobs: list[Job], max_k: int = STACK_MAX) -> list[tuple[Job, ...]]
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep YAML; every problem is an ArenaError naming the file and the key."""
+    from arena.validation import load_yaml, read_text_file
+
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ArenaError(f"cannot read sweep spec {p}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ArenaError(f"sweep spec {p} is not valid YAML: {exc}") from None
-    return parse_spec(data, str(p))
+    text = read_text_file(p, "sweep spec")
+    return parse_spec(load_yaml(text, f"sweep spec {p}"), str(p))
 
 
 def parse_spec(data: Any, where: str = "sweep spec") -> SweepSpec:
@@ -167,10 +162,21 @@ def parse_spec(data: Any, where: str = "sweep spec") -> SweepSpec:
         raise ArenaError(f"{where}: " + format_errors(exc)) from None
 
 
-def expand(spec: SweepSpec) -> list[Job]:
-    """The grid as jobs, each resolved once (validating every config) to get its config hash; duplicates dropped."""
+def grid_size(spec: SweepSpec) -> int:
+    """How many runs the grid expands to (before duplicates are dropped)."""
+    sizes = len(spec.sizes or spec.params or spec.d_models or [None])
+    return (len(spec.archs) * len(spec.tasks) * sizes * len(spec.n_layers or [None]) * len(spec.seeds)
+            * len(spec.lrs or [None]))
+
+
+def expand(spec: SweepSpec, max_runs: int | None = None) -> list[Job]:
+    """The grid as jobs, each resolved once (validating every config) to get its config hash; duplicates dropped.
+    A grid larger than ``max_runs`` (default: :func:`arena.validation.max_runs`) is refused before any work."""
     from arena.runner import prepare
     from arena.spec import RunSpec
+    from arena.validation import check_grid
+
+    check_grid(grid_size(spec), f"sweep {spec.name!r}", max_runs)
 
     if spec.sizes:
         size_axis: list[dict[str, Any]] = [{"size": s} for s in spec.sizes]

@@ -37,6 +37,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from arena.api import Example, Task, TaskConfig, Vocab
+from arena.errors import ArenaError
 from arena.lm_data import (
     BENCHMARK_HF_IDS,
     CORPUS_FILES,
@@ -113,7 +114,11 @@ class LMTask(Task):
         # so a missing file stops the run before any training time is spent
         require_benchmarks(self.cfg.benchmarks, self.data_dir)
         text = load_corpus(self.cfg.corpus, self.data_dir)
-        return split_corpus(self.cfg.corpus, text)
+        train, val = split_corpus(self.cfg.corpus, text)
+        if len(train) < self.cfg.block_size + 1 or not val:
+            raise ArenaError(f"corpus {self.cfg.corpus!r} has {len(text):,} characters: too short for one training "
+                             f"block of {self.cfg.block_size} plus a validation part")
+        return train, val
 
     @property
     def train_text(self) -> str:

@@ -144,19 +144,22 @@ def split_lines(split: str, seed: int = 0, train_max_depth: int = 6) -> dict[str
 def read_official_file(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     """Parse ``IN: <command> OUT: <actions>`` lines; any malformed line is an error naming the file and line."""
     words_ok, actions_ok = set(INPUT_WORDS), set(ACTIONS)
+    from arena.validation import read_text_file
+
     out = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not LINE_RE.match(line):
-                raise ArenaError(f"{path}:{i}: not a SCAN line (expected 'IN: <command> OUT: <actions>'): {line[:80]!r}")
-            cmd, act = line[4:].split(" OUT: ")
-            if line != f"IN: {' '.join(cmd.split())} OUT: {' '.join(act.split())}":
-                raise ArenaError(f"{path}:{i}: SCAN lines use single spaces and no trailing whitespace: {line[:80]!r}")
-            bad = [w for w in cmd.split() if w not in words_ok] + [a for a in act.split() if a not in actions_ok]
-            if bad or not cmd.strip() or not act.strip():
-                raise ArenaError(f"{path}:{i}: unknown SCAN token(s) {bad!r} in {line[:80]!r}")
-            out.append((" ".join(cmd.split()), tuple(act.split())))
+    lines = read_text_file(path, "SCAN file").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    for i, line in enumerate(lines, 1):
+        if not LINE_RE.match(line):
+            raise ArenaError(f"{path}:{i}: not a SCAN line (expected 'IN: <command> OUT: <actions>'): {line[:80]!r}")
+        cmd, act = line[4:].split(" OUT: ")
+        if line != f"IN: {' '.join(cmd.split())} OUT: {' '.join(act.split())}":
+            raise ArenaError(f"{path}:{i}: SCAN lines use single spaces and no trailing whitespace: {line[:80]!r}")
+        bad = [w for w in cmd.split() if w not in words_ok] + [a for a in act.split() if a not in actions_ok]
+        if bad or not cmd.strip() or not act.strip():
+            raise ArenaError(f"{path}:{i}: unknown SCAN token(s) {bad!r} in {line[:80]!r}")
+        out.append((" ".join(cmd.split()), tuple(act.split())))
     if not out:
         raise ArenaError(f"{path}: the file is empty")
     return out

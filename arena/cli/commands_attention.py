@@ -12,15 +12,16 @@ from rich.console import Console
 from rich.table import Table
 
 from arena.cli.app import app
+from arena.validation import MAX_RUN_ID, finite_option
 
 console = Console()
 
 
 @app.command()
 def analyze(
-    run_id: int = typer.Argument(..., help="id of a completed run of an attention architecture"),
+    run_id: int = typer.Argument(..., min=1, max=MAX_RUN_ID, help="id of a completed run of an attention architecture"),
     split: str = typer.Option("val", "--split", help="split whose examples are analysed"),
-    examples: int = typer.Option(256, "--examples", min=1, help="examples analysed (the first N of the split)"),
+    examples: int = typer.Option(256, "--examples", min=1, max=10_000_000, help="examples analysed (the first N of the split)"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
     no_save: bool = typer.Option(False, "--no-save", help="print only; do not store the metrics in the run"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
@@ -77,16 +78,16 @@ def _print_report(out: dict[str, Any]) -> None:
 
 @app.command()
 def prune(
-    run_id: int = typer.Argument(..., help="id of a completed run of an architecture with attention heads"),
+    run_id: int = typer.Argument(..., min=1, max=MAX_RUN_ID, help="id of a completed run of an architecture with attention heads"),
     method: str = typer.Option(..., "--method", help="importance (Michel et al. 2019) | magnitude | random"),
     keep: str = typer.Option(..., "--keep", help="comma-separated numbers of heads to keep, e.g. 12,8,4"),
-    finetune_steps: int = typer.Option(0, "--finetune-steps", min=0, help="training steps after pruning"),
-    finetune_lr: float | None = typer.Option(None, "--finetune-lr", help="fine-tune lr (default: the parent's "
+    finetune_steps: int = typer.Option(0, "--finetune-steps", min=0, max=100_000_000, help="training steps after pruning"),
+    finetune_lr: float | None = typer.Option(None, "--finetune-lr", callback=finite_option(0, 10, lo_open=True), help="fine-tune lr (default: the parent's "
                                                                           "final lr, lr x min_lr_ratio)"),
-    seed: int = typer.Option(0, "--seed", help="seed of the random order (method random)"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="seed of the random order (method random)"),
     split: str = typer.Option("val", "--split", help="held-out split for head importance (never test)"),
-    examples: int = typer.Option(256, "--examples", min=1, help="examples for head importance"),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: the parent run's)"),
+    examples: int = typer.Option(256, "--examples", min=1, max=10_000_000, help="examples for head importance"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=1024, help="torch threads (default: the parent run's)"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
     json_out: bool = typer.Option(False, "--json", help="quiet; print one JSON object as the last line"),
 ) -> None:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from arena.cli.app import app
 from arena.errors import ArenaError
+from arena.validation import MAX_RUN_ID
 
 console = Console()
 err = Console(stderr=True)
@@ -178,7 +179,7 @@ def list_(
     what: str = typer.Argument(..., help="archs | tasks | runs"),
     json_out: bool = typer.Option(False, "--json"),
     db: str | None = typer.Option(None, "--db"),
-    limit: int = typer.Option(50, "--limit", help="runs: how many (newest first)"),
+    limit: int = typer.Option(50, "--limit", min=1, max=1_000_000, help="runs: how many (newest first)"),
 ) -> None:
     """List registered architectures or tasks (name, kind, family, version, description), or recorded runs."""
     from arena.errors import suggest
@@ -237,7 +238,7 @@ def _plugin_label(entry: Any) -> str:
 
 @app.command()
 def show(
-    run_id: int = typer.Argument(..., help="run id"),
+    run_id: int = typer.Argument(..., min=1, max=MAX_RUN_ID, help="run id"),
     db: str | None = typer.Option(None, "--db"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -38,10 +38,15 @@ def export(
     """Write a split's examples: SCAN as train.txt/test.txt in the official format, others as <set>.jsonl."""
     from arena.data import export_task
     from arena.errors import ArenaError
+    from arena.validation import check_out_dir
 
     try:
         t = _load(task, split, sets, seed)
-        written = export_task(t, out)
+        check_out_dir(out, "--out")
+        try:
+            written = export_task(t, out)
+        except OSError as exc:
+            raise ArenaError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
     except ArenaError as exc:
         _fail(exc)
     for name, n in written.items():

@@ -12,13 +12,14 @@ from rich.table import Table
 
 from arena.cli.app import app
 from arena.errors import ArenaError
+from arena.validation import MAX_RUN_ID
 
 console = Console()
 
 
 @app.command("eval")
 def eval_(
-    run_id: int = typer.Option(..., "--run", help="id of a completed run of task 'lm' (arena list runs)"),
+    run_id: int = typer.Option(..., "--run", min=1, max=MAX_RUN_ID, help="id of a completed run of task 'lm' (arena list runs)"),
     tasks: str = typer.Option("blimp,lambada_openai", "--tasks",
                               help="comma-separated lm-eval tasks; 'val' = held-out bits per character"),
     limit: int | None = typer.Option(None, "--limit", min=1,

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from arena.cli.app import app
 from arena.errors import ArenaError
+from arena.validation import check_out_file, finite_option
 
 err = Console(stderr=True)
 
@@ -22,7 +23,7 @@ def export(
                                    help="csv | md | latex | json | parquet (default: from --out's suffix, else csv)"),
     task: str | None = typer.Option(None, "--task", help="only this task"),
     split: str | None = typer.Option(None, "--split", help="only this split"),
-    gate: float = typer.Option(0.5, "--gate", min=0.0, max=1.0,
+    gate: float = typer.Option(0.5, "--gate", callback=finite_option(0.0, 1.0),
                                help="normalized score a row needs for its efficiency ratios"),
     include_failed: bool = typer.Option(False, "--include-failed", help="count failed/interrupted runs in n_failed"),
     out: Path | None = typer.Option(None, "--out", "-o", help="write here instead of stdout"),
@@ -35,6 +36,8 @@ def export(
     kind = format_for(out, fmt)
     if kind == "parquet" and out is None:
         raise ArenaError("--format parquet is binary: give --out FILE")
+    if out is not None:
+        check_out_file(out)  # before the database is read, not after
     engine = open_store(db, readonly=True)
     frame = leaderboard_frame(engine, task=task, split=split, gate=gate, include_failed=include_failed)
     if frame.empty:

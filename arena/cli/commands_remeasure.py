@@ -9,6 +9,7 @@ from rich.table import Table
 
 from arena.cli.app import app
 from arena.cli.commands_core import RichProgress, console
+from arena.validation import MAX_RUN_ID, finite_option
 
 
 def _ms(v: float | None) -> str:
@@ -17,9 +18,10 @@ def _ms(v: float | None) -> str:
 
 @app.command()
 def remeasure(
-    run_ids: list[int] = typer.Argument(..., metavar="RUN_ID...", help="completed runs with a checkpoint"),
+    run_ids: list[int] = typer.Argument(..., min=1, max=MAX_RUN_ID, metavar="RUN_ID...",
+                                        help="completed runs with a checkpoint"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or results/arena.db)"),
-    min_run_time: float | None = typer.Option(None, "--min-run-time", min=0.01,
+    min_run_time: float | None = typer.Option(None, "--min-run-time", callback=finite_option(0.01, 60),
                                               help="seconds per timing block (default: the run's own setting)"),
     memory: bool = typer.Option(True, "--memory/--no-memory",
                                 help="also measure peak memory (a few training steps from the checkpoint)"),

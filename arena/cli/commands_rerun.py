@@ -9,13 +9,14 @@ from rich.table import Table
 
 from arena.cli.app import app
 from arena.cli.commands_core import RichProgress, console
+from arena.validation import MAX_RUN_ID, finite_option
 
 
 @app.command()
 def rerun(
-    run_id: int = typer.Argument(..., help="a completed run"),
+    run_id: int = typer.Argument(..., min=1, max=MAX_RUN_ID, help="a completed run"),
     db: str | None = typer.Option(None, "--db"),
-    tolerance: float = typer.Option(0.0, "--tolerance", help="allowed absolute score difference. Default: exact"),
+    tolerance: float = typer.Option(0.0, "--tolerance", callback=finite_option(lo=0), help="allowed absolute score difference. Default: exact"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Run a recorded experiment again from its stored config and compare scores; exit 1 if they differ."""

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from arena.cli.app import app
+from arena.validation import finite_option
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -27,12 +28,13 @@ def submit(
     name: str | None = typer.Option(None, "--name", help="which architecture, when the file or package has several"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or "
                                                      "sqlite:///results/arena.db)"),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="wall-clock seconds for the whole "
+    time_limit: float | None = typer.Option(None, "--time-limit", callback=finite_option(0, 7 * 86_400, lo_open=True),
+                                            help="wall-clock seconds for the whole "
                                                                        "submission, every worker. Default: 300"),
-    memory_limit: int | None = typer.Option(None, "--memory-limit", help="address-space limit of each worker "
+    memory_limit: int | None = typer.Option(None, "--memory-limit", min=64, max=10_000_000, help="address-space limit of each worker "
                                                                          "process in MB. Default: 4096"),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="training steps per suite run. Default: 60"),
-    seed: int = typer.Option(0, "--seed", help="seed of the model's initialisation and training batches (the data "
+    max_steps: int | None = typer.Option(None, "--max-steps", min=0, max=100_000_000, help="training steps per suite run. Default: 60"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="seed of the model's initialisation and training batches (the data "
                                                "seed is drawn in secret and recorded after scoring). Default: 0"),
     verify_flops: bool = typer.Option(False, "--verify-flops", help="count FLOPs on arena's side from the model's "
                                       "exported graph (torch.export; slower); otherwise they stay 'declared'"),

@@ -8,13 +8,14 @@ import typer
 
 from arena.cli.app import app
 from arena.errors import ArenaError
+from arena.validation import finite_option
 
 
 def _executor_opts(executor: str, workers: int | None) -> int:
     if executor not in ("local", "dask"):
         raise ArenaError(f"--executor must be local or dask, got {executor!r}")
-    if workers is not None and workers < 1:
-        raise ArenaError(f"--workers must be >= 1, got {workers}")
+    if workers is not None and not 1 <= workers <= 1024:
+        raise ArenaError(f"--workers must be in 1..1024, got {workers}")
     return workers or 1
 
 
@@ -30,15 +31,17 @@ def sweep(
     stack: int = typer.Option(8, "--stack", help="train up to N tiny runs (d_model <= 128, differing only in seed "
                               "and lr) as one stack per worker; 1 = every run alone"),
     json_out: bool = typer.Option(False, "--json", help="no progress bar; print a summary JSON as the last line"),
+    max_runs: int | None = typer.Option(None, "--max-runs", min=1, max=10**9, help="refuse grids of more runs than "
+                                        "this. Default: $ARENA_MAX_RUNS or 5000"),
 ) -> None:
     """Run a grid of experiments; finished config hashes are skipped, so rerunning resumes."""
     from arena.sweep import expand, load_spec, run_jobs
 
     n = _executor_opts(executor, workers)
-    if stack < 1:
-        raise ArenaError(f"--stack must be >= 1, got {stack}")
+    if not 1 <= stack <= 64:
+        raise ArenaError(f"--stack must be in 1..64, got {stack}")
     spec = load_spec(spec_path)
-    jobs = expand(spec)
+    jobs = expand(spec, max_runs=max_runs)
     if dry_run:
         from arena.store import open_store
         from arena.store.repo import find_completed
@@ -72,7 +75,7 @@ def succinctness(
                              "depth-knob task)"),
     archs: str = typer.Option("rnn,transformer,mamba", "--archs", help="comma-separated architectures"),
     depths: str = typer.Option("1-4", "--depths", help="e.g. 1-4 or 1,2,3"),
-    target: float = typer.Option(0.95, "--target", help="score (task metric on the headline split) to reach"),
+    target: float = typer.Option(0.95, "--target", callback=finite_option(0, 1), help="score (task metric on the headline split) to reach"),
     ladder: str = typer.Option("8-128", "--ladder", help="d_model ladder: LO-HI in x sqrt(2) steps, or a comma list"),
     seeds: int = typer.Option(3, "--seeds", help="seeds per size; pass = ceil(2/3 of them) reach the target"),
     lrs: str = typer.Option("1e-3", "--lrs", help="comma-separated learning rates (a size passes if any LR does)"),
@@ -85,7 +88,7 @@ def succinctness(
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address"),
     workers: int | None = typer.Option(None, "--workers", help="worker processes (default 1)"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL"),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="minutes; then stop and write what is known "
+    time_limit: float | None = typer.Option(None, "--time-limit", callback=finite_option(0, lo_open=True), help="minutes; then stop and write what is known "
                                             "(unfinished searches are marked; rerun to continue)"),
     tag: str = typer.Option("", "--tag", help="suffix for the output files (e.g. a budget: steps1500)"),
     out: str = typer.Option("results", "--out", help="folder for succinctness_<task>.csv/.png"),
@@ -95,13 +98,16 @@ def succinctness(
     state_bits: bool = typer.Option(True, "--state-bits/--no-state-bits",
                                     help="measure the carried state in bits of the passing runs at P*"),
     json_out: bool = typer.Option(False, "--json", help="print the table and fits as JSON"),
+    max_runs: int | None = typer.Option(None, "--max-runs", min=1, max=10**9, help="refuse a grid (archs x depths x "
+                                        "widths x seeds x lrs) of more runs than this. Default: $ARENA_MAX_RUNS or "
+                                        "5000"),
 ) -> None:
     """Smallest size reaching --target in >= 2 of 3 seeds per (arch, depth), by bisection; fit exp vs poly."""
     from arena.succinctness import SuccinctnessConfig, parse_depths, parse_ladder, run_succinctness
 
     n = _executor_opts(executor, workers)
-    if stack < 1:
-        raise ArenaError(f"--stack must be >= 1, got {stack}")
+    if not 1 <= stack <= 64:
+        raise ArenaError(f"--stack must be in 1..64, got {stack}")
     if pilot < 0:
         raise ArenaError(f"--pilot must be >= 0, got {pilot}")
     import re
@@ -124,7 +130,7 @@ def succinctness(
                              max_steps=max_steps, time_limit_s=None if time_limit is None else time_limit * 60,
                              tag=tag, stack=stack, pilot=pilot, state_bits=state_bits)
     result = run_succinctness(cfg, db=db, executor=executor, scheduler=scheduler, workers=n, out_dir=out,
-                              progress=not json_out)
+                              progress=not json_out, max_runs=max_runs)
     if json_out:
         print(json.dumps(result, default=str))
     else:
