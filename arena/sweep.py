@@ -460,12 +460,14 @@ class SweepProgress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(),
+            from arena.printing import lit, template
+
+            self.bar = Progress(TextColumn(f"[bold]{template(name)}"), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("done {task.fields[done]}  failed {task.fields[failed]}  "
                                            "remaining {task.fields[remaining]}"), TimeRemainingColumn(),
                                 console=Console(stderr=True))
             self.bar.start()
-            self.tid = self.bar.add_task(name, total=total, done=0, failed=0, remaining=total)
+            self.tid = self.bar.add_task(lit(name), total=total, done=0, failed=0, remaining=total)
 
     def update(self, s: SweepSummary, pending: int) -> None:
         if self.bar:

@@ -29,18 +29,18 @@ def _global(db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL for
 def main() -> None:
     """Console entry point: ArenaError -> clean message and its exit code, never a traceback."""
     from rich.console import Console
-    from rich.markup import escape
 
+    from arena.printing import error_line, lit
     from arena.store import engine
 
     engine.ON_CREATE.append(lambda path: Console(stderr=True).print(
-        f"[yellow]note:[/] created a new database at {escape(str(path))}", highlight=False))
+        f"[yellow]note:[/] created a new database at {lit(path)}", highlight=False))
     try:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
         if isinstance(code, int) and code:
             sys.exit(code)
     except ArenaError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(error_line(exc), highlight=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

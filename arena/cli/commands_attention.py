@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from arena.cli.app import app
+from arena.printing import cell, lit
 from arena.validation import MAX_RUN_ID, finite_option
 
 console = Console()
@@ -32,7 +33,7 @@ def analyze(
     from arena.store import open_store
 
     engine = open_store(db)
-    with console.status(f"analysing run {run_id} on {examples} {split} examples", spinner="dots") if not json_out \
+    with console.status(f"analysing run {run_id} on {examples} {lit(split)} examples", spinner="dots") if not json_out \
             else _null():
         out = analyze_run(engine, run_id, split, examples, save=not no_save)
     if json_out:
@@ -50,9 +51,9 @@ class _null:
 
 
 def _print_report(out: dict[str, Any]) -> None:
-    t = Table(title=f"run {out['run_id']}: {out['arch']} on {out['task']}, split {out['split']} "
-                    f"({out['n_examples']} examples, {out['n_queries']:,} queries); (init) = same seed untrained, "
-                    "(unif) = uniform attention")
+    t = Table(title=cell(f"run {out['run_id']}: {out['arch']} on {out['task']}, split {out['split']} "
+                         f"({out['n_examples']} examples, {out['n_queries']:,} queries); (init) = same seed "
+                         "untrained, (unif) = uniform attention"))
     for col in ("head", "entropy", "(init)", "support", "top-1", "top-4", "offset", "erank", "(init)", "(unif)",
                 "bound", "n90", "n99"):
         t.add_column(col, justify="right")
@@ -64,7 +65,7 @@ def _print_report(out: dict[str, Any]) -> None:
         if tr["layer"].get("entropy_norm") is not None:
             rows.append((f"{li} all", tr["layer"], ini["layer"], uni.get("erank", nan)))
         for i, (name, h, hi, u) in enumerate(rows):
-            t.add_row(name, f"{h['entropy_norm']:.3f}", f"{hi['entropy_norm']:.3f}", f"{h['support']:.2f}",
+            t.add_row(cell(name), f"{h['entropy_norm']:.3f}", f"{hi['entropy_norm']:.3f}", f"{h['support']:.2f}",
                       f"{h['top1']:.3f}", f"{h['top4']:.3f}", f"{h['offset']:.2f}", f"{h['erank']:.2f}",
                       f"{hi['erank']:.2f}", f"{u:.2f}", str(h["bound"]), str(h["n90"]), str(h["n99"]),
                       end_section=i == len(rows) - 1)
@@ -120,8 +121,8 @@ def prune(
         print(json.dumps({"parent_run_id": run_id, "method": method, "finetune_steps": finetune_steps,
                           "runs": rows}, default=str))
         return
-    t = Table(title=f"run {run_id} pruned by {method}" + (f", fine-tuned {finetune_steps} steps" if finetune_steps
-                                                          else ""))
+    t = Table(title=cell(f"run {run_id} pruned by {method}" + (f", fine-tuned {finetune_steps} steps"
+                                                               if finetune_steps else "")))
     for col in ("run", "heads kept", "score", "params", "FLOPs/example", "latency p50 ms"):
         t.add_column(col)
     for r in rows:

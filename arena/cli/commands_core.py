@@ -14,6 +14,7 @@ from rich.table import Table
 
 from arena.cli.app import app
 from arena.errors import ArenaError
+from arena.printing import cell, lit
 from arena.validation import MAX_RUN_ID
 
 console = Console()
@@ -55,7 +56,7 @@ class RichProgress:
         if not self.bar:
             return
         self._finish()
-        self.task_id = self.bar.add_task(name, total=total, info="")
+        self.task_id = self.bar.add_task(lit(name), total=total, info="")
 
     def advance(self, completed: int, info: dict[str, float] | None = None) -> None:
         if not self.bar or self.task_id is None:
@@ -134,25 +135,29 @@ def _fmt(v: Any, unit: str = "") -> str:
 
 
 def print_summary(rec: dict[str, Any]) -> None:
-    t = Table(title=f"run {rec['run_id']}: {rec['arch']} on {rec['task']}/{rec['split']} [{rec['status']}]",
+    t = Table(title=cell(f"run {rec['run_id']}: {rec['arch']} on {rec['task']}/{rec['split']} [{rec['status']}]"),
               show_header=False)
+
+    def row(*values: Any) -> None:
+        t.add_row(*(cell(v) for v in values))
+
     t.add_column(style="bold")
     t.add_column()
     p, f, lat = rec["params"], rec["flops"], rec["latency_ms"]
-    t.add_row("params", f"{_fmt(p['total'])} total, {_fmt(p['non_embedding'])} non-embedding, "
+    row("params", f"{_fmt(p['total'])} total, {_fmt(p['non_embedding'])} non-embedding, "
                         f"{_fmt(p['active'])} active")
-    t.add_row("state size", _fmt(rec["state_size"], " floats"))
-    t.add_row("FLOPs", "n/a (symbolic)" if f["forward_per_token"] is None else
+    row("state size", _fmt(rec["state_size"], " floats"))
+    row("FLOPs", "n/a (symbolic)" if f["forward_per_token"] is None else
               f"{_fmt(f['forward_per_token'])}/token, {_fmt(f['forward_per_example'])}/example, "
               f"train {_fmt(f['train_total'])}")
-    t.add_row("FLOP counter", _fmt(f["counted_forward_per_example"]) + (f"  ({f['note']})" if f.get("note") else ""))
-    t.add_row("latency", f"p50 {_fmt(lat['p50'], ' ms')}, p90 {_fmt(lat['p90'], ' ms')} (batch 1); "
+    row("FLOP counter", _fmt(f["counted_forward_per_example"]) + (f"  ({f['note']})" if f.get("note") else ""))
+    row("latency", f"p50 {_fmt(lat['p50'], ' ms')}, p90 {_fmt(lat['p90'], ' ms')} (batch 1); "
                          f"{_fmt(lat['throughput_per_s'])} ex/s at batch {_fmt(lat['batch'])}, {lat['threads']} threads")
-    t.add_row("memory", _fmt(rec["memory_mb"], " MB peak RSS"))
-    t.add_row("training", f"{rec['steps']} steps in {_fmt(rec['train_seconds'], ' s')}")
+    row("memory", _fmt(rec["memory_mb"], " MB peak RSS"))
+    row("training", f"{rec['steps']} steps in {_fmt(rec['train_seconds'], ' s')}")
     for split, ms in rec["scores"].items():
-        t.add_row(f"score {split}", ", ".join(f"{k} {v:.4f}" for k, v in ms.items() if v is not None))
-    t.add_row("headline", f"{rec['metric']} on {rec['headline_split']} = {_fmt(rec['score'])} "
+        row(f"score {split}", ", ".join(f"{k} {v:.4f}" for k, v in ms.items() if v is not None))
+    row("headline", f"{rec['metric']} on {rec['headline_split']} = {_fmt(rec['score'])} "
                           f"(normalized {_fmt(rec['normalized_score'])})")
     console.print(t)
     shown = _slice_keys(rec["task"])
@@ -161,7 +166,7 @@ def print_summary(rec: dict[str, Any]) -> None:
             if shown is not None and key not in shown:
                 continue
             line = "  ".join(f"{v}: {ms.get(rec['metric'], 0):.3f}" for v, ms in groups.items())
-            console.print(f"  {split} by {key}: {line}", highlight=False)
+            console.print(f"  {split} by {key}: {line}", highlight=False, markup=False)
 
 
 def _slice_keys(task: str) -> tuple[str, ...] | None:
@@ -220,11 +225,11 @@ def list_(
     if json_out:
         print(json.dumps(rows, default=str))
         return
-    t = Table(title=what)
+    t = Table(title=cell(what))
     for col in rows[0].keys() if rows else ["name"]:
         t.add_column(col)
     for r in rows:
-        t.add_row(*[_fmt(v) if not isinstance(v, str) else v for v in r.values()])
+        t.add_row(*[cell(_fmt(v) if not isinstance(v, str) else v) for v in r.values()])
     console.print(t)
 
 
@@ -257,12 +262,12 @@ def show(
         return
     print_summary(rec)
     if rec["error"]:
-        console.print(f"[red]error:[/] {rec['error']}", highlight=False, markup=True)
+        console.print(f"[red]error:[/] {lit(rec['error'])}", highlight=False)
     if rec["provenance"]:
         pv = rec["provenance"]
         console.print(f"provenance: arena {pv['arena_version']}, git {pv['git_commit'] or 'n/a'}"
                       f"{' (dirty)' if pv['git_dirty'] else ''}, python {pv['python']}, "
-                      f"torch {pv['packages'].get('torch')}", highlight=False)
+                      f"torch {pv['packages'].get('torch')}", highlight=False, markup=False)
     console.print(f"reproduce: {rec['reproduce']}", highlight=False, markup=False)
 
 
@@ -276,7 +281,7 @@ def validate(name: str = typer.Argument(..., help="architecture name")) -> None:
     results = check_architecture(spec)
     for r in results:
         mark = "[green]PASS[/]" if r.ok else "[red]FAIL[/]"
-        console.print(f"{mark} {r.name}: {r.detail}", highlight=False)
+        console.print(f"{mark} {lit(r.name)}: {lit(r.detail)}", highlight=False)
     failed = [r for r in results if not r.ok]
     if failed:
         raise typer.Exit(1)
@@ -306,6 +311,6 @@ def doctor(json_out: bool = typer.Option(False, "--json")) -> None:
         print(json.dumps(info, default=str))
         return
     for k, v in info.items():
-        console.print(f"[bold]{k}[/]: {v}", highlight=False)
+        console.print(f"[bold]{k}[/]: {lit(v)}", highlight=False)
     if info["omp_wait_policy"] != "PASSIVE":
         console.print("[yellow]hint:[/] set OMP_WAIT_POLICY=PASSIVE for stable latency on a shared CPU")

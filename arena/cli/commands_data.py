@@ -23,7 +23,9 @@ def _fail(exc: Exception) -> None:
     because ``typer.Exit`` in non-standalone mode only becomes a return value)."""
     from rich.console import Console
 
-    Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+    from arena.printing import error_line
+
+    Console(stderr=True).print(error_line(exc), highlight=False)
     raise SystemExit(getattr(exc, "exit_code", 2))
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from arena.cli.app import app
 from arena.errors import ArenaError
+from arena.printing import cell
 from arena.validation import MAX_RUN_ID
 
 console = Console()
@@ -60,18 +61,18 @@ def eval_(
     if json_out:
         print(json.dumps(out, default=str))
         return
-    t = Table(title=f"run {run_id}: lm-eval" + (f" (limit {limit})" if limit else ""))
+    t = Table(title=cell(f"run {run_id}: lm-eval" + (f" (limit {limit})" if limit else "")))
     t.add_column("task")
     t.add_column("scores")
     for n, r in results.items():
-        t.add_row(n, ", ".join(f"{k} {v:.4g}" for k, v in r["metrics"].items() if v is not None))
+        t.add_row(cell(n), cell(", ".join(f"{k} {v:.4g}" for k, v in r["metrics"].items() if v is not None)))
     console.print(t)
     para = results.get("blimp", {}).get("slices", {}).get("paradigm", {})
     if para:
         worst = sorted(para.items(), key=lambda kv: kv[1]["acc"])
         line = ", ".join(f"{k} {v['acc']:.2f}" for k, v in worst[:3])
         best = ", ".join(f"{k} {v['acc']:.2f}" for k, v in worst[-3:][::-1])
-        console.print(f"  BLiMP best: {best}\n  BLiMP worst: {line}", highlight=False)
+        console.print(f"  BLiMP best: {best}\n  BLiMP worst: {line}", highlight=False, markup=False)
 
 
 def _save(run_id: int, db: str | None, results: dict[str, dict[str, Any]], limit: int | None) -> None:

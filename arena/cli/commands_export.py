@@ -12,6 +12,7 @@ from rich.console import Console
 
 from arena.cli.app import app
 from arena.errors import ArenaError
+from arena.printing import lit
 from arena.validation import check_out_file, finite_option
 
 err = Console(stderr=True)
@@ -41,8 +42,8 @@ def export(
     engine = open_store(db, readonly=True)
     frame = leaderboard_frame(engine, task=task, split=split, gate=gate, include_failed=include_failed)
     if frame.empty:
-        err.print(f"[yellow]note:[/] no completed runs{' for ' + task if task else ''} in "
-                  f"{engine.url.render_as_string(hide_password=True)}", highlight=False)
+        err.print(f"[yellow]note:[/] no completed runs{' for ' + lit(task) if task else ''} in "
+                  f"{lit(engine.url.render_as_string(hide_password=True))}", highlight=False)
     query = {"task": task, "split": split, "include_failed": include_failed or None,
              "db": engine.url.render_as_string(hide_password=True)}
     data = render(frame, kind, engine=engine, gate=gate, query=query)
@@ -58,7 +59,7 @@ def export(
             out.write_text(data, encoding="utf-8")
     except OSError as exc:
         raise ArenaError(f"cannot write {out}: {exc.strerror}") from None
-    err.print(f"wrote {len(frame)} rows to {out} ({kind})", highlight=False)
+    err.print(f"wrote {len(frame)} rows to {out} ({kind})", highlight=False, markup=False)
 
 
 def app_path() -> Path:
@@ -91,7 +92,7 @@ def leaderboard(
     path = _sqlite_path(url)
     if path is not None:
         if not path.exists():
-            err.print(f"[yellow]note:[/] {path} does not exist yet; the app will say so until runs are recorded",
+            err.print(f"[yellow]note:[/] {lit(path)} does not exist yet; the app will say so until runs are recorded",
                       highlight=False)
         url = f"sqlite:///{path.resolve()}"  # the app may run from another working directory
     env = dict(os.environ, ARENA_DB_URL=url)

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from arena.cli.app import app
 from arena.cli.commands_core import RichProgress, console
+from arena.printing import cell
 from arena.validation import MAX_RUN_ID, finite_option
 
 
@@ -27,11 +28,12 @@ def rerun(
     if json_out:
         print(json.dumps(out, default=str))
     else:
-        t = Table(title=f"rerun of run {run_id} -> run {out['new_run_id']}")
+        t = Table(title=cell(f"rerun of run {run_id} -> run {out['new_run_id']}"))
         for c in ("split", "metric", "stored", "new", "same"):
             t.add_column(c)
         for d in out["scores"]:
-            t.add_row(d["split"], d["metric"], f"{d['stored']}", f"{d['new']}", "yes" if d["same"] else "[red]NO[/]")
+            t.add_row(cell(d["split"]), cell(d["metric"]), cell(d["stored"]), cell(d["new"]),
+                      "yes" if d["same"] else "[red]NO[/]")
         console.print(t)
         console.print("identical" if out["identical"] else "[red]scores differ[/]")
     if not out["identical"]:

@@ -9,9 +9,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from arena.cli.app import app
+from arena.printing import lit
 from arena.validation import finite_option
 
 console = Console(soft_wrap=True)
@@ -61,7 +61,7 @@ def submit(
             sub.check_tasks(task_list)  # fail fast on a typo, before announcing anything
             src = sub.resolve_plugin(target, name)
             what = f"{src.label()} (package)" if src.kind == "package" else f"{src.name} (single file)"
-            err.print(escape(f"submitting {what}, sha256 {src.sha256[:16]}…; limits: {limits['time_limit']:g} s, "
+            err.print(lit(f"submitting {what}, sha256 {src.sha256[:16]}…; limits: {limits['time_limit']:g} s, "
                              f"{limits['memory_limit_mb']} MB per worker"), highlight=False)
         result = sub.submit(target, tasks=task_list, db=db, name=name, command=command, seed=seed, isolation=isolation,
                             verify_flops=verify_flops,
@@ -76,17 +76,17 @@ def submit(
     elif result.ok:
         for r in result.runs:
             score = "n/a" if r["score"] is None else f"{r['score']:.4f}"
-            console.print(escape(f"recorded run {r['run_id']}: {result.arch} on {r['task']}/{r['split']}, {r['metric']} "
+            console.print(lit(f"recorded run {r['run_id']}: {result.arch} on {r['task']}/{r['split']}, {r['metric']} "
                           f"{score}, {r['params']:,} params (arena show {r['run_id']})"), highlight=False)
         for r in result.duplicates:
-            console.print(escape(f"already recorded as run {r['run_id']}: {result.arch} on {r['task']} (same plugin "
+            console.print(lit(f"already recorded as run {r['run_id']}: {result.arch} on {r['task']} (same plugin "
                                  "bytes and seed: the same run, not a new replicate)"), highlight=False)
-        console.print(f"[green]{escape(result.message)}[/] in {escape(result.db or '')} ({result.seconds:.0f} s, "
-                      f"isolation: {escape(result.isolation)})", highlight=False)
+        console.print(f"[green]{lit(result.message)}[/] in {lit(result.db or '')} ({result.seconds:.0f} s, "
+                      f"isolation: {lit(result.isolation)})", highlight=False)
     else:
         if result.log_tail and result.failed_check in ("crash", "import", "protocol"):
             err.print(result.log_tail[-800:], highlight=False, markup=False)
-        err.print(f"[bold red]rejected:[/] {escape(result.message)}", highlight=False)
+        err.print(f"[bold red]rejected:[/] {lit(result.message)}", highlight=False)
     if result.exit_code:
         # SystemExit, not typer.Exit: arena's main() runs click with standalone_mode=False, which turns typer.Exit
         # into a return value that is then dropped (exit status 0)
@@ -101,17 +101,17 @@ def _print_event(e: dict[str, Any]) -> None:
                       "plugin's code runs with your permissions. Scores are still computed by arena, but the "
                       "plugin can read and write your files. Runs are recorded with isolation: none.[/]")
         else:
-            err.print(escape(f"isolation: {e['mode']}"), highlight=False)
+            err.print(lit(f"isolation: {e['mode']}"), highlight=False)
     elif kind == "loaded":
-        err.print(escape(f"loaded {e['arch']} version {e['version']} ({e['kind']}, family {e['family']}; plugin "
+        err.print(lit(f"loaded {e['arch']} version {e['version']} ({e['kind']}, family {e['family']}; plugin "
                          f"version {e['plugin_version']})"),
                   highlight=False)
     elif kind == "check":
         mark = "[green]PASS[/]" if e["ok"] else "[red]FAIL[/]"
         by = " (plugin's own check)" if e.get("by") == "worker" else ""
-        err.print(f"{mark} {escape(e['name'])}{by}: {escape(e['detail'])}", highlight=False)
+        err.print(f"{mark} {lit(e['name'])}{by}: {lit(e['detail'])}", highlight=False)
     elif kind == "stage":
-        err.print(escape(f"{e['stage']} …"), highlight=False)
+        err.print(lit(f"{e['stage']} …"), highlight=False)
     elif kind == "run":
         score = "n/a" if e.get("score") is None else f"{e['score']:.4f}"
-        err.print(escape(f"  {e['task']}: {e['metric']} {score} (scored by arena)"), highlight=False)
+        err.print(lit(f"  {e['task']}: {e['metric']} {score} (scored by arena)"), highlight=False)

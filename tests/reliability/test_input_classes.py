@@ -214,3 +214,85 @@ def test_memory_check_runs_before_any_row_and_can_be_skipped(tmp_path, monkeypat
     monkeypatch.setenv("ARENA_SKIP_MEMORY_CHECK", "perhaps")
     with pytest.raises(ArenaError, match="ARENA_SKIP_MEMORY_CHECK"):
         prepare(spec, ["train.max_steps=1"])
+
+
+# ----------------------------------------------------------------------------------------------- printing
+
+MARKUP = "boom [/x] [red]not red[/] [bold {x}"
+
+
+def _cli(argv: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    from arena.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["arena", *argv])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def _run_row_with_markup(db: str) -> int:
+    """A failed run whose split and error hold rich markup (as a user's --split or an exception message may)."""
+    from sqlalchemy import text
+
+    from arena.runner import identity, prepare
+    from arena.spec import RunSpec
+    from arena.store import repo
+
+    engine = open_store(db)
+    ident = identity(prepare(RunSpec(arch="rnn", task="scan-depth", size="tiny"), ["train.max_steps=1"]))
+    run_id = repo.create_run(engine, **ident)
+    repo.end_run(engine, run_id, "failed", MARKUP)
+    with engine.begin() as con:
+        con.execute(text("update runs set split=:s where id=:i"), {"s": "[/x]", "i": run_id})
+    return run_id
+
+
+def test_user_text_is_printed_literally(tmp_path, monkeypatch, capsys):
+    """arena show / list runs print a run whose error and split contain markup verbatim (was a MarkupError)."""
+    db = f"sqlite:///{tmp_path / 'arena.db'}"
+    run_id = _run_row_with_markup(db)
+    code, out = _cli(["show", str(run_id), "--db", db], monkeypatch, capsys)
+    assert code == 0 and "Traceback" not in out, out
+    assert MARKUP in " ".join(out.split()) and "[/x]" in out
+    code, out = _cli(["list", "runs", "--db", db], monkeypatch, capsys)
+    assert code == 0 and "[/x]" in out, out
+
+
+@pytest.mark.parametrize("argv", [
+    ["data", "export", "[/x]", "--out", "{tmp}/o"],
+    ["data", "export", "scan-depth", "--set", "[/x]=1", "--out", "{tmp}/o"],
+    ["data", "show", "scan-depth", "--which", "[/x]"],
+    ["run", "--arch", "[/x]", "--task", "scan-depth"],
+    ["run", "--arch", "rnn", "--task", "scan-depth", "--set", "task.n_train=a[/x]"],
+], ids=["data-export-task", "data-export-set-key", "data-show-which", "run-arch", "run-set-value"])
+def test_user_text_in_errors_is_literal(argv, tmp_path, monkeypatch, capsys):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    if argv[0] == "run":
+        argv += ["--db", f"sqlite:///{tmp_path / 'arena.db'}"]
+    code, out = _cli(argv, monkeypatch, capsys)
+    assert code == 2 and "[/x]" in out and "Traceback" not in out and "MarkupError" not in out, out
+
+
+def test_sweep_progress_name_is_literal(capsys):
+    from arena.sweep import SweepProgress, SweepSummary
+
+    bar = SweepProgress(True, "grid [/x] {y}", 2)
+    bar.update(SweepSummary(total=2), 2)
+    bar.stop()
+    assert "grid [/x] {y}" in capsys.readouterr().err
+
+
+def test_printing_helpers():
+    from rich.console import Console
+
+    from arena.printing import cell, lit, template
+
+    console = Console(record=True, width=200)
+    console.print(f"[bold]label:[/] {lit(MARKUP)}")
+    console.print(cell(MARKUP))
+    assert console.export_text().splitlines() == [f"label: {MARKUP}", MARKUP]
+    assert template("{a}") == "{{a}}"
