@@ -15,7 +15,7 @@ a seed and says how it is scored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -234,6 +234,7 @@ class Task:
     # optional declarations (the defaults mean "not provided")
     headline_split: ClassVar[str | None] = None  # the split the run's score is read on (default: test, test_ood...)
     slice_keys: ClassVar[tuple[str, ...] | None] = None  # slice keys ``arena show`` prints (None: every key)
+    in_default_suite: ClassVar[bool] = False  # ``arena submit`` runs it when no --tasks are given
 
     def __init__(self, cfg: TaskConfig, seed: int = 0, split: str | None = None) -> None:
         self.cfg = cfg
@@ -399,6 +400,24 @@ class OwnInit(Protocol):
     """A module that re-initialises its own parameters after the backbone's generic initialisation."""
 
     def reset_parameters_arena(self) -> None: ...
+
+
+@runtime_checkable
+class HarnessTask(Protocol):
+    """A language-modelling task whose runs lm-evaluation-harness can score (``arena eval``): its model reads a
+    tokenizer's ids, so :class:`arena.lm_eval_adapter.ArenaLM` can wrap it. The ``lm`` task implements it."""
+
+    def harness_model(self, model: Any, batch_size: int = 32, device: str = "cpu") -> Any:
+        """The model as an ``lm_eval.api.model.LM`` (an :class:`arena.lm_eval_adapter.ArenaLM`)."""
+        ...
+
+    def harness_names(self) -> tuple[str, ...]:
+        """What ``arena eval`` scores by default (lm-eval task names, or the task's own held-out splits)."""
+        ...
+
+    def harness_scores(self, lm: Any, names: Sequence[str], limit: int | None = None) -> dict[str, dict[str, Any]]:
+        """``{name: {"metrics": {...}, "slices": {...}}}`` for each name (``limit``: documents per lm-eval task)."""
+        ...
 
 
 # -- optional capabilities of attention mixers ---------------------------------------------------------------------

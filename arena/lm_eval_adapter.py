@@ -1,7 +1,7 @@
 """Any registered architecture as an EleutherAI lm-evaluation-harness model (``lm_eval.api.model.LM``).
 
-lm-eval talks in strings; arena models in token ids. :class:`CharTokenizer` is the bridge: the character
-vocabulary of the training corpus (``<pad>`` = 0, ``<bos>``, ``<unk>``, then the corpus characters), with every
+lm-eval talks in strings; arena models in token ids. The task's tokenizer is the bridge (the ``lm`` task's
+:class:`arena.tasks.lm.data.CharTokenizer`: the character vocabulary of the training corpus (``<pad>`` = 0, ``<bos>``, ``<unk>``, then the corpus characters), with every
 character the corpus never contained mapped to ``<unk>``. Character-level tokenization is what makes the
 harness's requests exact: ``encode(context + continuation) == encode(context) + encode(continuation)``, so a
 leading-space continuation (``" word"``) needs no special casing and an empty context is just the BOS token.
@@ -19,11 +19,7 @@ positions; a test checks that batch 1 and batch 8 give the same numbers.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import random
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +28,6 @@ import torch
 import torch.nn.functional as F
 
 from arena.errors import ArenaError
-from arena.lm_data import SPECIALS, CharTokenizer
 
 try:
     from lm_eval.api.model import LM as _LMBase
@@ -64,11 +59,12 @@ def windows(seq: Sequence[int], n_pred: int, bos: int, max_len: int, stride: int
 
 
 class ArenaLM(_LMBase):  # type: ignore[misc,valid-type]
-    """lm-eval model over an arena module (token ids (B, T) -> logits (B, T, V)) and a :class:`CharTokenizer`.
+    """lm-eval model over an arena module (token ids (B, T) -> logits (B, T, V)) and a tokenizer (``encode``,
+    ``decode``, ``bos_id``, ``pad_id``, ``size``; the ``lm`` task's ``CharTokenizer``).
 
     Args:
         model: the built module (``arena.blocks.build_model``), trained or not.
-        tokenizer: the training corpus' character tokenizer.
+        tokenizer: the task's tokenizer (the ``lm`` task: the training corpus' characters).
         max_len: longest input given to the model (BOS included); the ``lm`` task's ``block_size``.
         batch_size: pieces per forward pass.
         device: where the model lives.
@@ -76,7 +72,7 @@ class ArenaLM(_LMBase):  # type: ignore[misc,valid-type]
         rolling_stride: predictions per window in ``loglikelihood_rolling`` (default ``max_len``: disjoint).
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: CharTokenizer, max_len: int, batch_size: int = 32,
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, max_len: int, batch_size: int = 32,
                  device: str = "cpu", max_gen_toks: int = 256, rolling_stride: int | None = None):
         if _LMBase is object:
             raise ArenaError("lm-eval is not installed; pip install 'arena[lm-eval]'")
@@ -95,13 +91,13 @@ class ArenaLM(_LMBase):  # type: ignore[misc,valid-type]
     @classmethod
     def from_run(cls, run_id: int, db: str | None = None, device: str = "cpu", batch_size: int = 32,
                  data_dir: str | None = None) -> ArenaLM:
-        """Rebuild the model of a stored ``lm`` run from its config and checkpoint."""
+        """Rebuild the model of a stored run of a :class:`arena.api.HarnessTask` from its config and checkpoint."""
         model, task = load_run_model(run_id, db, device, data_dir)
         return cls(model, task.tokenizer, task.block_size, batch_size=batch_size, device=device)
 
     @classmethod
     def from_task(cls, model: torch.nn.Module, task: Any, device: str = "cpu", batch_size: int = 32) -> ArenaLM:
-        """Wrap an in-memory model trained on an ``lm`` task."""
+        """Wrap an in-memory model trained on a task with a ``tokenizer`` and a ``block_size`` (the ``lm`` task)."""
         return cls(model, task.tokenizer, task.block_size, batch_size=batch_size, device=device)
 
     # -- lm-eval properties ---------------------------------------------------------------------------------------
@@ -235,9 +231,11 @@ class ArenaLM(_LMBase):  # type: ignore[misc,valid-type]
 # -- loading a stored run -------------------------------------------------------------------------------------------
 def load_run_model(run_id: int, db: str | None = None, device: str = "cpu",
                    data_dir: str | None = None) -> tuple[torch.nn.Module, Any]:
-    """(model with the run's final weights, the rebuilt ``lm`` task) for a stored run."""
-    from arena.api import ModelShape
+    """(model with the run's final weights, the rebuilt task) for a stored run of a task that lm-eval can score
+    (:class:`arena.api.HarnessTask`)."""
+    from arena.api import HarnessTask, ModelShape
     from arena.blocks import build_model
+    from arena.registry import get_task
     from arena.runner import prepare
     from arena.spec import RunSpec
     from arena.store import get_run, open_store
@@ -246,9 +244,9 @@ def load_run_model(run_id: int, db: str | None = None, device: str = "cpu",
     run = get_run(engine, run_id)
     if run is None:
         raise ArenaError(f"no run {run_id} in {engine.url.render_as_string(hide_password=True)}")
-    if run.task != "lm":
-        raise ArenaError(f"run {run_id} trained on task {run.task!r}; lm-eval needs a run of task 'lm' "
-                         "(its character tokenizer comes from the training corpus)")
+    if not issubclass(get_task(run.task).cls, HarnessTask):
+        raise ArenaError(f"run {run_id} trained on task {run.task!r}, which lm-eval cannot score (it declares no "
+                         "arena.api.HarnessTask interface: a language model over a tokenizer, such as task 'lm')")
     config = run.config or {}
     spec = RunSpec.model_validate(config["spec"])
     overrides = [("task.data_dir", str(data_dir))] if data_dir else None
@@ -268,113 +266,4 @@ def load_run_model(run_id: int, db: str | None = None, device: str = "cpu",
     return model.to(device).eval(), res.task
 
 
-# -- lm-eval driver ---------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet_and_seeded() -> Iterator[None]:
-    """Around ``simple_evaluate``: keep the caller's RNG state (lm-eval reseeds the global generators), keep
-    stdout clean for ``--json`` and stderr free of dataset/tqdm progress bars (set ``ARENA_LM_EVAL_VERBOSE=1``
-    to see them), and skip lm-eval's environment report (``torch.utils.collect_env`` runs subprocesses for
-    seconds; arena records its own provenance)."""
-    import io
-    import os
-
-    import numpy as np
-
-    states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
-    loggers = [logging.getLogger(n) for n in ("lm_eval", "lm-eval", "datasets", "httpx", "huggingface_hub")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    verbose = os.environ.get("ARENA_LM_EVAL_VERBOSE", "").strip() in {"1", "true", "yes"}
-    sink = sys.stderr if verbose else io.StringIO()
-    import lm_eval.evaluator as ev
-
-    # environment report and `git describe` in the CWD (whose failure prints to the terminal): not needed here
-    saved = {k: getattr(ev, k) for k in ("add_env_info", "get_git_commit_hash") if hasattr(ev, k)}
-    if "add_env_info" in saved:
-        ev.add_env_info = lambda storage: None
-    if "get_git_commit_hash" in saved:
-        ev.get_git_commit_hash = lambda: None
-    try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            yield
-    finally:
-        for k, v in saved.items():
-            setattr(ev, k, v)
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.set_rng_state(states[2])
-        for lg, lv in zip(loggers, levels, strict=True):
-            lg.setLevel(lv)
-
-
-def run_benchmarks(lm: ArenaLM, names: Sequence[str], data_dir: Path | None, limit: int | None = None
-                   ) -> dict[str, dict[str, Any]]:
-    """Run lm-eval tasks on ``lm``: ``{name: {"metrics": {...}, "slices": {...}}}``.
-
-    ``blimp`` -> metrics ``acc`` (unweighted mean over the 67 paradigms, lm-eval's group aggregate) and ``n``
-    (pairs scored), slices ``{"paradigm": {uid: {"acc", "n"}}}``. ``lambada_openai`` -> ``perplexity``, ``acc``,
-    ``n``. Other lm-eval tasks (only without a data dir) -> every numeric ``<metric>,none`` value. ``limit`` is
-    the number of documents per lm-eval task (per paradigm for BLiMP).
-    """
-    from arena import lm_data
-
-    names = list(dict.fromkeys(names))
-    lm_data.require_benchmarks(names, data_dir)  # fail fast, before lm-eval touches the network
-    try:
-        import lm_eval
-        from lm_eval.tasks import TaskManager
-    except ImportError as exc:  # pragma: no cover - optional extra
-        raise ArenaError(f"lm-eval is not installed ({exc}); pip install 'arena[lm-eval]'") from None
-    with contextlib.ExitStack() as stack:
-        if data_dir is not None:
-            work = Path(stack.enter_context(lm_data.temp_workdir()))
-            stack.enter_context(lm_data.offline_hf(work / "hf_home"))
-            local = lm_data.write_local_yamls(work / "tasks", data_dir, names, work / "hf_cache", limit)
-            tm = TaskManager(include_path=str(work / "tasks"), include_defaults=False)
-            task_names = [local[n] for n in names]
-        else:
-            tm, task_names, local = TaskManager(), names, {n: n for n in names}
-        stack.enter_context(_quiet_and_seeded())
-        out = lm_eval.simple_evaluate(model=lm, tasks=task_names, task_manager=tm, limit=limit,
-                                      bootstrap_iters=0, log_samples=False, batch_size=lm.batch_size)
-    if out is None:  # pragma: no cover - only on non-zero ranks
-        raise ArenaError("lm-eval returned no results")
-    return {name: _collect(name, local[name], out) for name in names}
-
-
-def _value(entry: dict[str, Any], metric: str) -> float | None:
-    v = entry.get(f"{metric},none")
-    try:
-        return float(v) if v is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _n(out: dict[str, Any], task: str) -> int:
-    info = out.get("n-samples", {}).get(task, {})
-    return int(info.get("effective", info.get("original", 0)) or 0)
-
-
-def _collect(name: str, task: str, out: dict[str, Any]) -> dict[str, Any]:
-    res = out["results"]
-    if task not in res:
-        raise ArenaError(f"lm-eval returned no result for {task!r} (got {', '.join(sorted(res))})")
-    if name == "blimp":
-        prefix = f"{task}_"
-        per = {}
-        for sub, entry in sorted(res.items()):
-            if sub.startswith(prefix) and _value(entry, "acc") is not None:
-                per[sub[len(prefix) :]] = {"acc": _value(entry, "acc"), "n": float(_n(out, sub))}
-        n_total = sum(int(v["n"]) for v in per.values())
-        acc = _value(res[task], "acc")
-        if acc is None and per:
-            acc = sum(v["acc"] for v in per.values()) / len(per)
-        return {"metrics": {"acc": acc, "n": float(n_total)}, "slices": {"paradigm": per}}
-    metrics = {k.split(",")[0]: float(v) for k, v in res[task].items()
-               if k.endswith(",none") and "stderr" not in k and isinstance(v, (int, float))}
-    metrics["n"] = float(_n(out, task))
-    return {"metrics": metrics, "slices": {}}
-
-
-__all__ = ["ArenaLM", "CharTokenizer", "windows", "load_run_model", "run_benchmarks", "SPECIALS"]
+__all__ = ["ArenaLM", "windows", "load_run_model"]

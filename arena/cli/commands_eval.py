@@ -1,4 +1,5 @@
-"""``arena eval``: run lm-evaluation-harness tasks on the checkpoint of a stored ``lm`` run."""
+"""``arena eval``: run lm-evaluation-harness tasks on the checkpoint of a stored run of a task that declares
+:class:`arena.api.HarnessTask` (the ``lm`` task)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ console = Console()
 @app.command("eval")
 def eval_(
     run_id: int = typer.Option(..., "--run", min=1, max=MAX_RUN_ID, help="id of a completed run of task 'lm' (arena list runs)"),
-    tasks: str = typer.Option("blimp,lambada_openai", "--tasks",
-                              help="comma-separated lm-eval tasks; 'val' = held-out bits per character"),
+    tasks: str | None = typer.Option(None, "--tasks",
+                                     help="comma-separated lm-eval tasks; 'val' = held-out bits per character. "
+                                          "Default: the run's task's (lm: blimp,lambada_openai)"),
     limit: int | None = typer.Option(None, "--limit", min=1,
                                      help="documents per lm-eval task (per paradigm for BLiMP). Default: all"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
@@ -33,26 +35,15 @@ def eval_(
     json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Evaluate an existing checkpoint with lm-eval (offline with a data folder) and print the scores."""
-    from arena.lm_eval_adapter import ArenaLM, load_run_model, run_benchmarks
+    from arena.lm_eval_adapter import load_run_model
 
-    names = [t.strip() for t in tasks.split(",") if t.strip()]
-    if not names:
+    names = None if tasks is None else [t.strip() for t in tasks.split(",") if t.strip()]
+    if names is not None and not names:
         raise ArenaError("--tasks is empty")
     t0 = time.perf_counter()
     model, task = load_run_model(run_id, db, data_dir=data_dir)
-    lm = ArenaLM.from_task(model, task, batch_size=batch_size)
-    results: dict[str, dict[str, Any]] = {}
-    if "val" in names:
-        import math
-
-        logprob, n = lm.rolling_logprob(task.val_text)
-        nats = -logprob / n
-        results["val"] = {"metrics": {"bits_per_char": nats / math.log(2), "loss": nats, "n": float(n)},
-                          "slices": {}}
-    bench = [n for n in names if n != "val"]
-    if bench:
-        results |= run_benchmarks(lm, bench, task.data_dir, limit)
-    results = {n: results[n] for n in names}
+    names = list(task.harness_names()) if names is None else names
+    results = task.harness_scores(task.harness_model(model, batch_size=batch_size), names, limit)
     if save:
         _save(run_id, db, results, limit)
     out = {"run_id": run_id, "tasks": names, "limit": limit, "seconds": round(time.perf_counter() - t0, 3),
@@ -67,12 +58,20 @@ def eval_(
     for n, r in results.items():
         t.add_row(cell(n), cell(", ".join(f"{k} {v:.4g}" for k, v in r["metrics"].items() if v is not None)))
     console.print(t)
-    para = results.get("blimp", {}).get("slices", {}).get("paradigm", {})
-    if para:
-        worst = sorted(para.items(), key=lambda kv: kv[1]["acc"])
-        line = ", ".join(f"{k} {v['acc']:.2f}" for k, v in worst[:3])
-        best = ", ".join(f"{k} {v['acc']:.2f}" for k, v in worst[-3:][::-1])
-        console.print(f"  BLiMP best: {best}\n  BLiMP worst: {line}", highlight=False, markup=False)
+    for name, r in results.items():
+        for key, groups in (r.get("slices") or {}).items():
+            _print_extremes(name, key, groups)
+
+
+def _print_extremes(name: str, key: str, groups: dict[str, dict[str, float]]) -> None:
+    """The three best and worst slices (BLiMP's paradigms) by the first metric they report."""
+    metric = next((m for ms in groups.values() for m in ms if m != "n"), None)
+    ranked = sorted(((k, v[metric]) for k, v in groups.items() if v.get(metric) is not None), key=lambda kv: kv[1])
+    if not ranked:
+        return
+    worst = ", ".join(f"{k} {v:.2f}" for k, v in ranked[:3])
+    best = ", ".join(f"{k} {v:.2f}" for k, v in ranked[-3:][::-1])
+    console.print(f"  {name} best {key}s ({metric}): {best}\n  {name} worst: {worst}", highlight=False, markup=False)
 
 
 def _save(run_id: int, db: str | None, results: dict[str, dict[str, Any]], limit: int | None) -> None:

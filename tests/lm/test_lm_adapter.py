@@ -16,9 +16,9 @@ from lm_eval.api.instance import Instance  # noqa: E402
 
 from arena.api import ModelShape  # noqa: E402
 from arena.blocks import build_model  # noqa: E402
-from arena.lm_data import CharTokenizer  # noqa: E402
 from arena.lm_eval_adapter import ArenaLM, windows  # noqa: E402
 from arena.registry import get_arch  # noqa: E402
+from arena.tasks.lm.data import CharTokenizer  # noqa: E402
 
 TEXT = "The quick brown fox jumps over the lazy dog. Who should Derek hug after shocking Richard?\n"
 W = 24  # model context (BOS included): short, so truncation and rolling windows are exercised

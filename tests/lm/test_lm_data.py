@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from arena.errors import ArenaError
-from arena.lm_data import (
+from arena.tasks.lm.data import (
     ENV_DATA_DIR,
     CharTokenizer,
     blimp_paradigms,

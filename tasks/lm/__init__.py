@@ -38,7 +38,8 @@ from pydantic import Field, field_validator
 
 from arena.api import Example, Task, TaskConfig, Vocab
 from arena.errors import ArenaError
-from arena.lm_data import (
+from arena.metrics import register_metric
+from arena.tasks.lm.data import (
     BENCHMARK_HF_IDS,
     CORPUS_FILES,
     CharTokenizer,
@@ -47,7 +48,6 @@ from arena.lm_data import (
     resolve_data_dir,
     split_corpus,
 )
-from arena.metrics import register_metric
 
 register_metric("bits_per_char", higher_is_better=False, description="held-out negative log-likelihood per "
                 "character, in bits")
@@ -55,6 +55,9 @@ register_metric("loss", higher_is_better=False, description="held-out negative l
 register_metric("acc", description="lm-eval accuracy (BLiMP: the good sentence is more likely; LAMBADA: greedy "
                 "match of the last word)")
 register_metric("perplexity", higher_is_better=False, description="lm-eval perplexity (LAMBADA: of the last word)")
+
+
+DEFAULT_BENCHMARKS = ("blimp", "lambada_openai")
 
 
 class LMConfig(TaskConfig):
@@ -66,7 +69,7 @@ class LMConfig(TaskConfig):
                                                        "(block_size / 2)")
     eval_limit: int | None = Field(200, ge=1, description="documents per lm-eval task (per paradigm for BLiMP); "
                                                           "None = all. Default: 200")
-    benchmarks: tuple[str, ...] = Field(("blimp", "lambada_openai"), description="lm-eval tasks run after "
+    benchmarks: tuple[str, ...] = Field(DEFAULT_BENCHMARKS, description="lm-eval tasks run after "
                                         "training. Default: (blimp, lambada_openai)")
     eval_batch_size: int = Field(64, ge=1, le=65_536, description="lm-eval pieces per forward pass. Default: 64")
     data_dir: str | None = Field(None, description="folder laid out like the shared data (blimp/, "
@@ -191,23 +194,34 @@ class LMTask(Task):
         text = self.tokenizer.decode(ex.tokens)
         return {"input": text, "target": text, "slices": dict(ex.slices)}
 
-    # -- scoring ----------------------------------------------------------------------------------------------
-    def adapter(self, model: Any, device: str = "cpu") -> Any:
+    # -- scoring (also arena.api.HarnessTask, for ``arena eval``) --------------------------------------------------
+    def harness_model(self, model: Any, batch_size: int | None = None, device: str = "cpu") -> Any:
         from arena.lm_eval_adapter import ArenaLM
 
-        return ArenaLM(model, self.tokenizer, self.cfg.block_size, batch_size=self.cfg.eval_batch_size, device=device)
+        return ArenaLM(model, self.tokenizer, self.cfg.block_size, batch_size=batch_size or self.cfg.eval_batch_size,
+                       device=device)
 
-    def evaluate(self, model: Any, split: str, device: str = "cpu") -> dict[str, Any]:
-        lm = self.adapter(model, device)
-        if split == "val":
+    def harness_names(self) -> tuple[str, ...]:
+        return DEFAULT_BENCHMARKS
+
+    def harness_scores(self, lm: Any, names: Any, limit: int | None = None) -> dict[str, dict[str, Any]]:
+        """``val``: held-out bits per character; any other name: an lm-eval task (:mod:`.harness`)."""
+        out: dict[str, dict[str, Any]] = {}
+        if "val" in names:
             logprob, n = lm.rolling_logprob(self.val_text)
             nats = -logprob / n
-            return {"metrics": {"bits_per_char": nats / math.log(2), "loss": nats, "n": float(n)}, "slices": {}}
-        if split not in self.cfg.benchmarks:
-            raise ValueError(f"task 'lm' has no split {split!r}")
-        from arena.lm_eval_adapter import run_benchmarks
+            out["val"] = {"metrics": {"bits_per_char": nats / math.log(2), "loss": nats, "n": float(n)}, "slices": {}}
+        bench = [n for n in names if n != "val"]
+        if bench:
+            from arena.tasks.lm.harness import run_benchmarks
 
-        return run_benchmarks(lm, [split], self.data_dir, self.cfg.eval_limit)[split]
+            out |= run_benchmarks(lm, bench, self.data_dir, limit)
+        return {n: out[n] for n in names}
+
+    def evaluate(self, model: Any, split: str, device: str = "cpu") -> dict[str, Any]:
+        if split != "val" and split not in self.cfg.benchmarks:
+            raise ValueError(f"task 'lm' has no split {split!r}")
+        return self.harness_scores(self.harness_model(model, device=device), [split], self.cfg.eval_limit)[split]
 
 
 __all__ = ["LMTask", "LMConfig", "BENCHMARK_HF_IDS"]
