@@ -92,6 +92,7 @@ class ScanDepthTask(Task):
     default_split = "depth"
     split_names = ("depth", "iid")
     slice_keys = ("depth",)
+    in_default_suite = True
 
     @classmethod
     def depth_config(cls, depth: int) -> tuple[dict[str, Any], str]:

@@ -24,7 +24,8 @@ def submit(
                                  help="a .py file defining one ArchSpec, or an installed plugin (architecture or "
                                       "distribution name)"),
     tasks: list[str] = typer.Option([], "--tasks", help="suite tasks (repeatable or comma-separated; default: "
-                                                        "scan-depth); see arena list tasks"),
+                                                        "the tasks marked in_default_suite: scan-depth); see arena "
+                                                        "list tasks"),
     name: str | None = typer.Option(None, "--name", help="which architecture, when the file or package has several"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or "
                                                      "sqlite:///results/arena.db)"),

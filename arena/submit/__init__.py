@@ -30,12 +30,12 @@ from typing import Any
 
 from arena.errors import ArenaError
 from arena.submit.resolve import (
-    DEFAULT_TASKS,
     GROUP,
     PluginSource,
     SubmitInputError,
     check_name,
     check_tasks,
+    default_tasks,
     names_taken,
     resolve_plugin,
     sha256_file,
@@ -128,5 +128,5 @@ def _sigterm_as_interrupt() -> Any:
 
 
 __all__ = ["submit", "SubmitResult", "SubmitInputError", "PluginSource", "resolve_plugin", "check_tasks",
-           "check_name", "names_taken", "sha256_file", "sha256_tree", "DEFAULT_TASKS", "DEFAULT_TIME_LIMIT",
+           "check_name", "names_taken", "sha256_file", "sha256_tree", "default_tasks", "DEFAULT_TIME_LIMIT",
            "DEFAULT_MEMORY_LIMIT_MB", "DEFAULT_MAX_STEPS", "GROUP", "ArenaError"]

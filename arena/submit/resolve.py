@@ -18,7 +18,6 @@ from typing import Literal
 from arena.errors import ArenaError, suggest
 
 GROUP = "arena.architectures"
-DEFAULT_TASKS = ("scan-depth",)
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
@@ -133,10 +132,25 @@ def _resolve_package(target: str, name: str | None) -> PluginSource:
                         entry_point=ep.value)
 
 
+def default_tasks() -> list[str]:
+    """The tasks a submission runs when none are named: the registered tasks that declare ``Task.in_default_suite``
+    (a task that fails to load is skipped here; naming it reports the error)."""
+    from arena.registry import TASKS
+
+    out = []
+    for name in TASKS.names():
+        try:
+            if TASKS.get(name).cls.in_default_suite:
+                out.append(name)
+        except Exception:  # noqa: BLE001, S112 - a broken plugin task is not a default
+            continue
+    return out
+
+
 def check_tasks(tasks: list[str]) -> list[str]:
     from arena.registry import TASKS
 
-    tasks = [t for t in tasks if t] or list(DEFAULT_TASKS)
+    tasks = [t for t in tasks if t] or default_tasks()
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         raise SubmitInputError(f"unknown task {unknown[0]!r}{suggest(unknown[0], TASKS.names())}")

@@ -126,3 +126,16 @@ def test_metrics_are_registered_and_tasks_agree_with_them():
         METRICS.pop("test_max", None)
     with pytest.raises(ValueError, match="unknown metric"):
         get_metric("exact_mach")
+
+
+def test_only_harness_tasks_are_lm_eval_scored():
+    from arena.api import HarnessTask
+
+    assert issubclass(get_task("lm").cls, HarnessTask)
+    assert not any(issubclass(get_task(n).cls, HarnessTask) for n in TASKS.names() if n != "lm")
+
+
+def test_submit_defaults_to_the_tasks_that_declare_it():
+    from arena.submit import check_tasks, default_tasks
+
+    assert default_tasks() == ["scan-depth"] == check_tasks([])
