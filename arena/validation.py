@@ -317,7 +317,8 @@ def check_memory(res: Any) -> dict[str, int] | None:
     except Exception:  # noqa: BLE001 - a plugin's declared count failing is reported where it always was
         return None
     shape = res.shape
-    heads = int(getattr(res.arch_cfg, "n_heads", 0) or 0)
+    # T x T attention scores only for mixers that declare attention heads (ArchSpec.heads); their config's n_heads
+    heads = int(res.arch_cfg.n_heads) if res.arch.heads is not None else 0
     est = estimate_training_memory(int(params), batch=res.spec.train.batch_size, seq_len=shape.max_seq_len,
                                    d_model=shape.d_model, n_layers=shape.n_layers, vocab=shape.vocab_size, heads=heads)
     avail = available_memory()
