@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import torch
 
-from arena import __version__
+from arena import __version__, ownership
 from arena.blocks import analytic_state_size, build_model, module_logs
 from arena.errors import ArenaError, RunFailedError
 from arena.evaluate import evaluate_task
@@ -99,7 +99,14 @@ def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = N
     run_memory.start_run(spec.device)  # the memory figure covers this run, not the process's earlier work
     progress.phase("preparing")
     res = prepare(spec, overrides, extra_hash=(plugin or {}).get("sha256", ""))
-    spec = res.spec
+    # one live process per configuration: a second copy is refused (naming the live run) before it writes anything
+    with ownership.claim(checkpoint_path(res.config_hash), command or "arena.runner.run") as owner:
+        return _run_owned(res, owner, db=db, resume=resume, progress=progress, command=command, plugin=plugin,
+                          engine=engine)
+
+
+def _run_owned(res: Resolved, owner: ownership.Claim, *, db: str | None, resume: bool, progress: Progress,
+               command: str | None, plugin: dict[str, str] | None, engine: Any) -> RunResult:
     engine = engine or open_store(db)
     repo.mark_stale_runs(engine)
     run_id, resumed = None, False
@@ -115,7 +122,6 @@ def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = N
     if run_id is None:
         run_id = repo.create_run(engine, **identity(res, plugin))
     ckpt = checkpoint_path(res.config_hash)
-    repo.heartbeat(engine, run_id, checkpoint_path=str(ckpt))
     interrupted = {"flag": False}
 
     def on_term(signum, frame):  # SIGTERM -> same path as Ctrl-C: record interrupted, keep the checkpoint
@@ -123,13 +129,15 @@ def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = N
         raise KeyboardInterrupt
 
     old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
-    try:
-        payload = execute(res, ckpt, resumed, progress, command,
-                          beat=lambda step: repo.heartbeat(engine, run_id, step=step))
+    try:  # from the moment the row exists: any end of this process is recorded on it
+        owner.note(run_id=run_id)
+        repo.heartbeat(engine, run_id, checkpoint_path=str(ckpt))
+        payload = execute(res, ckpt, resumed, progress, command, beat=_heartbeat(engine, run_id))
         repo.complete_run(engine, run_id, payload["fields"], payload["metrics"], payload["provenance"])
         record = run_record(repo.get_run(engine, run_id))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         repo.end_run(engine, run_id, "interrupted", "interrupted by signal; resume with --resume")
+        exc.arena_run_id = run_id  # the CLI names it in its "interrupted — resume with …" line
         raise
     except ArenaError as exc:
         repo.end_run(engine, run_id, "failed", str(exc))
@@ -141,6 +149,29 @@ def run(spec: RunSpec, *, overrides: list[str] | None = None, db: str | None = N
         if old is not None:
             signal.signal(signal.SIGTERM, old)
     return RunResult(run_id, "completed", record)
+
+
+def _heartbeat(engine: Any, run_id: int) -> Callable[[int], None]:
+    """Progress writes that never end a healthy run: one the database refuses (a write lock held past the busy
+    timeout, a dropped connection) is skipped with a warning and retried at the next beat; the completion
+    reclaims the row even if a stale check marked it interrupted meanwhile."""
+    import warnings
+
+    from arena.errors import StoreError
+
+    missed = [0]
+
+    def beat(step: int) -> None:
+        try:
+            repo.heartbeat(engine, run_id, step=step)
+        except StoreError as exc:
+            missed[0] += 1
+            warnings.warn(f"run {run_id}: heartbeat at step {step} not written ({exc}); retrying at the next one "
+                          f"({missed[0]} missed so far)", RuntimeWarning, stacklevel=2)
+        else:
+            missed[0] = 0
+
+    return beat
 
 
 def _main_thread() -> bool:

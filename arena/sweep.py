@@ -22,6 +22,7 @@ Spec format (every key is checked; unknown keys are errors)::
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -222,6 +223,7 @@ def run_job(job: Job, checkpoint_dir: str | None = None) -> dict[str, Any]:
     """Executed in a worker: prepare + execute, never touching the database. Returns a picklable dict."""
     import torch
 
+    from arena import ownership
     from arena.measure import memory
     from arena.runner import _Silent, checkpoint_path, execute, identity, prepare
     from arena.spec import RunSpec
@@ -237,8 +239,12 @@ def run_job(job: Job, checkpoint_dir: str | None = None) -> dict[str, Any]:
             raise ArenaError(f"config hash changed between the parent and the worker ({job.config_hash[:12]} -> "
                              f"{res.config_hash[:12]}): different arena versions or plugins on this worker?")
         ckpt = checkpoint_path(res.config_hash)
-        payload = execute(res, ckpt, ckpt.exists(), _Silent(), f"arena sweep ({job.label})")
+        with ownership.claim(ckpt, f"arena sweep ({job.label})"):
+            payload = execute(res, ckpt, ckpt.exists(), _Silent(), f"arena sweep ({job.label})")
         return {"ok": True, "config_hash": job.config_hash, "identity": identity(res), "payload": payload,
+                "seconds": time.perf_counter() - t0}
+    except ownership.BusyError as exc:  # another process runs this experiment: record nothing, report it
+        return {"ok": False, "busy": True, "config_hash": job.config_hash, "error": str(exc), "summary": str(exc),
                 "seconds": time.perf_counter() - t0}
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the writer as a failed run
         if isinstance(exc, KeyboardInterrupt):
@@ -260,28 +266,39 @@ def run_stack(jobs: tuple[Job, ...], checkpoint_dir: str | None = None) -> list[
     fails, every job runs alone instead (resuming from any checkpoint the stack wrote)."""
     import torch
 
+    from arena import ownership
     from arena.batched import stack_problem, train_many
-    from arena.runner import _Silent, build_for, checkpoint_path, execute, identity, prepare
+    from arena.runner import build_for, checkpoint_path, prepare
     from arena.spec import RunSpec
 
     torch.set_num_threads(1)
     if checkpoint_dir:
         os.environ["ARENA_CHECKPOINT_DIR"] = checkpoint_dir
     t0 = time.perf_counter()
-    try:
-        res = [prepare(RunSpec.model_validate(j.spec), list(j.overrides)) for j in jobs]
-        if any(r.config_hash != j.config_hash for r, j in zip(res, jobs, strict=True)):
-            raise ArenaError("config hash changed between the parent and the worker")
-        models = [build_for(r) for r in res]
-        if stack_problem(models, [r.spec.train for r in res]) is not None:
-            raise ArenaError("not stackable")
-        ckpts = [checkpoint_path(r.config_hash) for r in res]
-        resumed = [c.exists() for c in ckpts]
-        states = train_many(models, [r.task for r in res], [r.spec.train for r in res], [r.spec.seed for r in res],
-                            checkpoints=ckpts, resume=True, config_hashes=[r.config_hash for r in res],
-                            device=res[0].spec.device)
-    except Exception:  # noqa: BLE001 - fall back to one run at a time, which reports its own errors
-        return [run_job(j, checkpoint_dir) for j in jobs]
+    with contextlib.ExitStack() as owned:
+        try:
+            res = [prepare(RunSpec.model_validate(j.spec), list(j.overrides)) for j in jobs]
+            if any(r.config_hash != j.config_hash for r, j in zip(res, jobs, strict=True)):
+                raise ArenaError("config hash changed between the parent and the worker")
+            ckpts = [checkpoint_path(r.config_hash) for r in res]
+            for c, j in zip(ckpts, jobs, strict=True):
+                owned.enter_context(ownership.claim(c, f"arena sweep ({j.label})"))
+            models = [build_for(r) for r in res]
+            if stack_problem(models, [r.spec.train for r in res]) is not None:
+                raise ArenaError("not stackable")
+            resumed = [c.exists() for c in ckpts]
+            states = train_many(models, [r.task for r in res], [r.spec.train for r in res],
+                                [r.spec.seed for r in res], checkpoints=ckpts, resume=True,
+                                config_hashes=[r.config_hash for r in res], device=res[0].spec.device)
+        except Exception:  # noqa: BLE001 - fall back to one run at a time, which reports its own errors
+            owned.close()
+            return [run_job(j, checkpoint_dir) for j in jobs]
+        return _finish_stack(jobs, res, models, states, ckpts, resumed, t0)
+
+
+def _finish_stack(jobs, res, models, states, ckpts, resumed, t0) -> list[dict[str, Any]]:  # noqa: ANN001
+    from arena.runner import _Silent, execute, identity
+
     stacked = {"k": len(jobs), "wall_seconds": round(time.perf_counter() - t0, 3)}
     out = []
     for j, r, m, st, ck, was in zip(jobs, res, models, states, ckpts, resumed, strict=True):
@@ -306,12 +323,47 @@ class Executor:
 
     shares_filesystem = True
 
-    def map_unordered(self, units: list[tuple[Job, ...]], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
-        """Run each unit (:func:`run_unit`) and yield one result per job as units finish."""
+    def map_unordered(self, units: list[tuple[Job, ...]], checkpoint_dir: str | None,
+                      deadline: float | None = None) -> Iterator[dict[str, Any]]:
+        """Run each unit (:func:`run_unit`) and yield one result per job as units finish. At ``deadline`` (a
+        ``time.monotonic()`` value) stop waiting, end the unfinished work and raise :class:`DeadlineReached`."""
         raise NotImplementedError
 
     def close(self) -> None:
         pass
+
+
+class DeadlineReached(Exception):
+    """The time limit passed while runs were still going (their checkpoints stay for the next invocation)."""
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _worker_init(parent: int) -> None:
+    """In each spawned worker: die with the parent. The kernel sends SIGKILL when the parent dies (Linux
+    PR_SET_PDEATHSIG), and a watchdog thread notices re-parenting elsewhere; without them a SIGKILLed sweep's
+    workers trained on for a minute, then hung forever on the call-queue pipe, owned by init."""
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="arena-parent-watch", daemon=True).start()
 
 
 class LocalExecutor(Executor):
@@ -322,9 +374,11 @@ class LocalExecutor(Executor):
         self.workers = max(1, workers)
         self.pool: Any = None
 
-    def map_unordered(self, units: list[tuple[Job, ...]], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
+    def map_unordered(self, units: list[tuple[Job, ...]], checkpoint_dir: str | None,
+                      deadline: float | None = None) -> Iterator[dict[str, Any]]:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import TimeoutError as FuturesTimeout
         from concurrent.futures.process import BrokenProcessPool
 
         if self.pool is None:
@@ -332,22 +386,30 @@ class LocalExecutor(Executor):
 
             # a worker that cannot reset its peak-memory mark gets replaced after each job (an honest memory figure)
             self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                            max_tasks_per_child=None if can_reset() else 1)
+                                            max_tasks_per_child=None if can_reset() else 1,
+                                            initializer=_worker_init, initargs=(os.getpid(),))
         futs = {self.pool.submit(run_unit, u, checkpoint_dir): u for u in units}
         finished = False
         try:
-            for fut in as_completed(futs):
-                try:
-                    yield from fut.result()
-                except BrokenProcessPool as exc:
-                    for j in futs[fut]:
-                        yield {"ok": False, "config_hash": j.config_hash, "error": repr(exc),
-                               "summary": f"worker process died: {exc}", "seconds": 0.0}
+            try:
+                for fut in as_completed(futs, timeout=_remaining(deadline)):
+                    yield from self._results(fut, futs, BrokenProcessPool)
+            except FuturesTimeout:
+                raise DeadlineReached from None
             finished = True
         finally:
             if not finished or any(isinstance(f.exception(), BrokenProcessPool) for f in futs if f.done()
                                    and not f.cancelled()):
                 self._terminate()
+
+    @staticmethod
+    def _results(fut: Any, futs: dict[Any, tuple[Job, ...]], broken: type) -> Iterator[dict[str, Any]]:
+        try:
+            yield from fut.result()
+        except broken as exc:
+            for j in futs[fut]:
+                yield {"ok": False, "config_hash": j.config_hash, "error": repr(exc),
+                       "summary": f"worker process died: {exc}", "seconds": 0.0}
 
     def _terminate(self) -> None:
         """Stopped early (deadline, Ctrl-C) or broken: end our own workers now; their checkpoints stay."""
@@ -394,14 +456,20 @@ class DaskExecutor(Executor):
         ex.client, ex.cluster, ex.shares_filesystem, ex._own_client = client, None, shares_filesystem, False
         return ex
 
-    def map_unordered(self, units: list[tuple[Job, ...]], checkpoint_dir: str | None) -> Iterator[dict[str, Any]]:
+    def map_unordered(self, units: list[tuple[Job, ...]], checkpoint_dir: str | None,
+                      deadline: float | None = None) -> Iterator[dict[str, Any]]:
         from dask.distributed import as_completed
 
         futs = [self.client.submit(run_unit, u, checkpoint_dir, pure=False, key=f"arena-{u[0].config_hash[:16]}-"
                                    f"{time.time_ns()}") for u in units]
         by_key = {f.key: u for f, u in zip(futs, units, strict=True)}
         try:
-            for fut in as_completed(futs):
+            pending = as_completed(futs)
+            while True:
+                # polled, so a time limit also ends work that is still running (dask's as_completed cannot time out)
+                fut = next(pending, None) if deadline is None else _next_before(pending, deadline)
+                if fut is None:
+                    break
                 try:
                     yield from fut.result()
                 except Exception as exc:  # a worker lost mid-task, or an unpicklable result
@@ -417,6 +485,18 @@ class DaskExecutor(Executor):
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _next_before(pending: Any, deadline: float) -> Any:
+    """The next finished dask future, None when all are done; DeadlineReached when the deadline passes first."""
+    while True:
+        if pending.is_empty():
+            return None
+        if pending.has_ready():
+            return next(pending)
+        if time.monotonic() >= deadline:
+            raise DeadlineReached
+        time.sleep(0.2)
 
 
 def make_executor(name: str, scheduler: str | None = None, workers: int = 1) -> Executor:
@@ -512,16 +592,24 @@ def run_jobs(jobs: list[Job], *, db: str | None = None, executor: str = "local",
     ckdir = str(checkpoint_dir().resolve()) if ex is None or ex.shares_filesystem else None
     try:
         pending = len(todo)
-        for result in (ex.map_unordered(group_jobs(todo, stack), ckdir) if ex and todo else ()):
-            pending -= 1
-            job = by_hash[result["config_hash"]]
-            _record(engine, job, result, summary)
-            if on_result:
-                on_result(job, result)
-            bar.update(summary, pending)
-            if deadline is not None and time.monotonic() > deadline and pending:
-                summary.stopped_by_deadline = True
-                break
+        results = ex.map_unordered(group_jobs(todo, stack), ckdir, deadline=deadline) if ex and todo else iter(())
+        try:
+            for result in results:
+                pending -= 1
+                job = by_hash[result["config_hash"]]
+                _record(engine, job, result, summary)
+                if on_result:
+                    on_result(job, result)
+                bar.update(summary, pending)
+                if deadline is not None and time.monotonic() > deadline and pending:
+                    summary.stopped_by_deadline = True
+                    break
+        except DeadlineReached:  # runs still going at the time limit were ended; their checkpoints stay
+            summary.stopped_by_deadline = True
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # ends the executor's generator now: its clean-up stops unfinished workers
     finally:
         bar.stop()
         if own and ex is not None:
@@ -533,6 +621,10 @@ def run_jobs(jobs: list[Job], *, db: str | None = None, executor: str = "local",
 def _record(engine: Any, job: Job, result: dict[str, Any], summary: SweepSummary) -> None:
     from arena.store import repo
 
+    if result.get("busy"):  # another live process runs this experiment and records it itself
+        summary.failed += 1
+        summary.errors[job.config_hash] = result["summary"]
+        return
     prev = repo.find_resumable(engine, job.config_hash)
     if result["ok"]:
         if prev is not None:  # a failed/interrupted row of this experiment: complete it (one row per hash)

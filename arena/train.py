@@ -141,17 +141,24 @@ def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
 
 def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
                     gen: torch.Generator, state: TrainState, config_hash: str) -> None:
-    """Atomic: write to a temporary file, fsync, rename over the old checkpoint."""
+    """Atomic: write to a temporary file of this writer's own (pid and a random part: two writers of one
+    configuration never rename each other's file), fsync, rename over the old checkpoint."""
+    import uuid
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     payload = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "state": state.__dict__,
                "config_hash": config_hash}
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or Ctrl-C mid-write leaves no stray temp file
+        raise
 
 
 def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,

@@ -106,8 +106,15 @@ def run(
 
         raise ArenaError("invalid run options: " + format_errors(exc)) from None
     command = "arena " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with RichProgress(enabled=not json_out) as progress:
-        result = do_run(spec, overrides=overrides, db=db, resume=resume, progress=progress, command=command)
+    try:
+        with RichProgress(enabled=not json_out) as progress:
+            result = do_run(spec, overrides=overrides, db=db, resume=resume, progress=progress, command=command)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: after the bar has stopped, say how to continue
+        again = command if resume else f"{command} --resume"
+        rid = getattr(exc, "arena_run_id", None)
+        saved = f"run {rid} recorded as interrupted, its checkpoint kept; " if rid else ""
+        err.print(f"interrupted — {saved}resume with: {again}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     rec = result.record
     if json_out:
         print(json.dumps(_json_summary(rec), default=str))

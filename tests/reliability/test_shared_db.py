@@ -87,3 +87,46 @@ def test_leaderboard_banner_masks_the_password(monkeypatch, tmp_path):
     assert "hunter2" not in out
     assert "user:***@db.example" in out, out
     assert started["env"]["ARENA_DB_URL"] == url  # the app itself gets the real URL
+
+
+PARENT = r"""
+import sys, threading, time
+from pathlib import Path
+from arena.sweep import LocalExecutor, expand, group_jobs, parse_spec
+ck = Path(sys.argv[1])
+spec = parse_spec({"name": "orphans", "archs": ["rnn"], "sizes": ["tiny"], "seeds": [0, 1],
+                   "tasks": [{"name": "counter-chain", "split": "iid",
+                              "config": {"depth": 1, "n_train": 64, "n_val": 8, "n_test": 16}}],
+                   "train": {"max_steps": 10000000, "checkpoint_every": 5, "batch_size": 8}})
+ex = LocalExecutor(workers=2)
+units = group_jobs(expand(spec), 1)
+threading.Thread(target=lambda: list(ex.map_unordered(units, str(ck))), daemon=True).start()
+while len(list(ck.rglob("last.pt"))) < 2:   # both workers are training
+    time.sleep(0.2)
+print(" ".join(str(p.pid) for p in ex.pool._processes.values()), flush=True)
+time.sleep(600)
+"""
+
+
+def test_sweep_workers_die_with_their_parent(tmp_path):
+    """SIGKILL the process running a local sweep: its spawn workers (mid-training) are gone within seconds."""
+    from arena.store.repo import _alive
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "ck")], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        line = parent.stdout.readline()
+        assert line.strip(), parent.stderr.read()
+        workers = [int(p) for p in line.split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 60
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if _alive(p)]
+    for p in left:  # never leave them behind, even when the test fails
+        os.kill(p, 9)
+    assert left == [], f"workers {left} outlived their SIGKILLed parent"
