@@ -240,13 +240,22 @@ def load_run_model(run_id: int, db: str | None = None, device: str = "cpu",
     from arena.spec import RunSpec
     from arena.store import get_run, open_store
 
-    engine = open_store(db)
+    engine = open_store(db, readonly=True)
     run = get_run(engine, run_id)
     if run is None:
         raise ArenaError(f"no run {run_id} in {engine.url.render_as_string(hide_password=True)}")
     if not issubclass(get_task(run.task).cls, HarnessTask):
         raise ArenaError(f"run {run_id} trained on task {run.task!r}, which lm-eval cannot score (it declares no "
                          "arena.api.HarnessTask interface: a language model over a tokenizer, such as task 'lm')")
+    from arena.train import load_state, read_checkpoint
+
+    # the checkpoint first: a missing or corrupted one is said before the corpus is loaded
+    path = Path(run.checkpoint_path or "")
+    if not run.checkpoint_path or not path.is_file():
+        raise ArenaError(f"run {run_id} has no readable checkpoint ({run.checkpoint_path!r}); checkpoint paths are "
+                         "relative to the directory the run was started from (or $ARENA_CHECKPOINT_DIR)")
+    advice = "it cannot be evaluated; retrain the run (arena show RUN_ID prints the command that reproduces it)"
+    payload = read_checkpoint(path, advice=advice)
     config = run.config or {}
     spec = RunSpec.model_validate(config["spec"])
     overrides = [("task.data_dir", str(data_dir))] if data_dir else None
@@ -254,12 +263,7 @@ def load_run_model(run_id: int, db: str | None = None, device: str = "cpu",
     shape = ModelShape(**config["shape"])
     arch_cfg = res.arch.config.model_validate(config.get("arch_config", {}))
     model = build_model(res.arch, shape, arch_cfg)
-    path = Path(run.checkpoint_path or "")
-    if not run.checkpoint_path or not path.is_file():
-        raise ArenaError(f"run {run_id} has no readable checkpoint ({run.checkpoint_path!r}); checkpoint paths are "
-                         "relative to the directory the run was started from (or $ARENA_CHECKPOINT_DIR)")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(payload["model"])
+    load_state(model, payload, path, f"run {run_id}'s recorded architecture")
     if res.task.vocab.size != shape.vocab_size:
         raise ArenaError(f"run {run_id}: the corpus vocabulary now has {res.task.vocab.size} characters but the "
                          f"checkpoint has {shape.vocab_size}; the corpus file changed")

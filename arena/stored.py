@@ -85,11 +85,11 @@ def load_run(engine: Any, run_id: int, *, overrides: list[str] | None = None, we
     res = resolve_run(run, overrides)
     model = build_run_model(run, res)
     if weights:
-        payload = torch.load(checkpoint_file(run), map_location="cpu", weights_only=False)
-        try:
-            model.load_state_dict(payload["model"])
-        except RuntimeError as exc:
-            raise ArenaError(f"run {run_id}: its checkpoint does not fit the recorded architecture ({exc})") from None
+        from arena.train import load_state, read_checkpoint
+
+        path = checkpoint_file(run)
+        payload = read_checkpoint(path, advice="retrain the run (arena show RUN_ID prints the command)")
+        load_state(model, payload, path, f"run {run_id}'s recorded architecture")
     return StoredRun(run, res, model.to(device).eval())
 
 

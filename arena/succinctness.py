@@ -367,8 +367,6 @@ def _budget(runs: list[tuple[tuple, Any]]) -> dict[str, float]:
 def _state_bits(cfg: SuccinctnessConfig, s: Search, idx: int, engine: Any, cache: dict[tuple, Job]) -> dict | None:
     """The smallest state in bits among the runs that passed at P* (measured from each run's final checkpoint with
     :func:`arena.statebits.measure_state_bits`, then kept in the run's ``extra``)."""
-    import torch
-
     from arena.registry import get_arch
     from arena.runner import build_for, checkpoint_path, prepare
     from arena.spec import RunSpec
@@ -388,7 +386,10 @@ def _state_bits(cfg: SuccinctnessConfig, s: Search, idx: int, engine: Any, cache
                 continue
             res = prepare(RunSpec.model_validate(r.config["spec"]))
             model = build_for(res)
-            model.load_state_dict(torch.load(ck, map_location="cpu", weights_only=False)["model"])
+            from arena.train import load_state, read_checkpoint
+
+            load_state(model, read_checkpoint(ck, advice="delete it; the run is retrained next time"), ck,
+                       f"run {r.id}")
             sb = measure_state_bits(model, res.task, r.state_size)
             sb["run_id"] = r.id
             repo.add_measurement(engine, r.id, "state_bits", sb)

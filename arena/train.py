@@ -161,12 +161,38 @@ def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
         raise
 
 
+def read_checkpoint(path: Path, *, advice: str = "delete it to start over") -> dict[str, Any]:
+    """The payload of a checkpoint file; a missing, truncated or corrupted one is an :class:`ArenaError` naming
+    the file (``arena run --resume``, ``arena eval``, analyze/prune and succinctness all read through here)."""
+    from arena.errors import ArenaError
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(payload, dict) or not isinstance(payload.get("model"), dict):
+            raise ValueError("not an arena checkpoint (no model weights)")
+    except Exception as exc:
+        raise ArenaError(f"checkpoint {path} is unreadable or corrupted ({type(exc).__name__}: {exc}); "
+                         f"{advice}") from None
+    return payload
+
+
+def load_state(model: torch.nn.Module, payload: dict[str, Any], path: Path, what: str) -> None:
+    """Load a checkpoint's weights into ``model``; weights of another shape are an ArenaError, not a traceback."""
+    from arena.errors import ArenaError
+
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArenaError(f"checkpoint {path} does not fit {what} ({first})") from None
+
+
 def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
                     gen: torch.Generator, config_hash: str) -> TrainState:
     from arena.errors import ArenaError
 
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = read_checkpoint(path)
         if payload.get("config_hash") != config_hash:
             raise ArenaError(f"checkpoint {path} belongs to another configuration; refusing to resume from it")
         model.load_state_dict(payload["model"])
