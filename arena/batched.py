@@ -320,19 +320,23 @@ def train_many(models: Sequence[nn.Module], tasks: Sequence[Task], cfgs: Sequenc
         gnorm = _clip(stack, [m.cfg.grad_clip for m in act])
         _adamw(stack, lrs, [m.cfg.weight_decay for m in act], betas)
         share = (time.perf_counter() - t0) / len(act)
-        stop = _after_step(stack, act, raw, losses.tolist(), gnorm.tolist(), share, device, on_step)
-        if stop:
-            left = [k for k in stack.rows if not members[k].done]
-            for j, k in enumerate(stack.rows):
-                if members[k].done:
-                    stack.write_into(models[k], j)
-            if left:
-                stack.keep(left)
-            else:
-                stack = None
+        if _after_step(stack, act, raw, losses.tolist(), gnorm.tolist(), share, device, on_step):
+            stack = _retire(stack, members, models)
     for m in models:
         m.eval()
     return [m.state for m in members]
+
+
+def _retire(stack: _Stack, members: list[_Member], models: Sequence[nn.Module]) -> _Stack | None:
+    """Write the finished models' weights back into their modules and keep training the rest (None: all done)."""
+    left = [k for k in stack.rows if not members[k].done]
+    for j, k in enumerate(stack.rows):
+        if members[k].done:
+            stack.write_into(models[k], j)
+    if not left:
+        return None
+    stack.keep(left)
+    return stack
 
 
 def _after_step(stack: _Stack, act: list[_Member], raw: list[tuple[torch.Tensor, torch.Tensor]],

@@ -30,10 +30,9 @@ def submit(
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or "
                                                      "sqlite:///results/arena.db)"),
     time_limit: float | None = typer.Option(None, "--time-limit", callback=finite_option(0, 7 * 86_400, lo_open=True),
-                                            help="wall-clock seconds for the whole "
-                                                                       "submission, every worker. Default: 300"),
-    memory_limit: int | None = typer.Option(None, "--memory-limit", min=64, max=10_000_000, help="address-space limit of each worker "
-                                                                         "process in MB. Default: 4096"),
+                                            help="wall-clock seconds for the whole submission, every worker. Default: 300"),
+    memory_limit: int | None = typer.Option(None, "--memory-limit", min=64, max=10_000_000,
+                                            help="address-space limit of each worker process in MB. Default: 4096"),
     max_steps: int | None = typer.Option(None, "--max-steps", min=0, max=100_000_000, help="training steps per suite run. Default: 60"),
     seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="seed of the model's initialisation and training batches (the data "
                                                "seed is drawn in secret and recorded after scoring). Default: 0"),
@@ -74,7 +73,17 @@ def submit(
         raise
     if json_out:
         print(json.dumps(result.to_json(), default=str))
-    elif result.ok:
+    else:
+        _print_result(result)
+    if result.exit_code:
+        # SystemExit, not typer.Exit: arena's main() runs click with standalone_mode=False, which turns typer.Exit
+        # into a return value that is then dropped (exit status 0)
+        raise SystemExit(result.exit_code)
+
+
+def _print_result(result: Any) -> None:
+    """What a submission recorded (or why it was rejected), for people."""
+    if result.ok:
         for r in result.runs:
             score = "n/a" if r["score"] is None else f"{r['score']:.4f}"
             console.print(lit(f"recorded run {r['run_id']}: {result.arch} on {r['task']}/{r['split']}, {r['metric']} "
@@ -88,10 +97,6 @@ def submit(
         if result.log_tail and result.failed_check in ("crash", "import", "protocol"):
             err.print(result.log_tail[-800:], highlight=False, markup=False)
         err.print(f"[bold red]rejected:[/] {lit(result.message)}", highlight=False)
-    if result.exit_code:
-        # SystemExit, not typer.Exit: arena's main() runs click with standalone_mode=False, which turns typer.Exit
-        # into a return value that is then dropped (exit status 0)
-        raise SystemExit(result.exit_code)
 
 
 def _print_event(e: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -106,24 +107,7 @@ def succinctness(
     from arena.succinctness import SuccinctnessConfig, parse_depths, parse_ladder, run_succinctness
 
     n = _executor_opts(executor, workers)
-    if not 1 <= stack <= 64:
-        raise ArenaError(f"--stack must be in 1..64, got {stack}")
-    if pilot < 0:
-        raise ArenaError(f"--pilot must be >= 0, got {pilot}")
-    import re
-
-    if tag and not re.fullmatch(r"[A-Za-z0-9._-]+", tag):
-        raise ArenaError(f"--tag may hold letters, digits, '.', '_' and '-' only, got {tag!r}")
-    layers: dict[str, int] = {}
-    for part in filter(None, (p.strip() for p in n_layers.split(","))):
-        k, sep, v = part.partition("=")
-        if not sep or not v.isdigit():
-            raise ArenaError(f"--n-layers expects ARCH=N pairs, got {part!r}")
-        layers[k] = int(v)
-    try:
-        lr_list = [float(x) for x in lrs.split(",") if x.strip()]
-    except ValueError:
-        raise ArenaError(f"--lrs expects comma-separated numbers, got {lrs!r}") from None
+    layers, lr_list = _succinctness_opts(stack, pilot, tag, n_layers, lrs)
     cfg = SuccinctnessConfig(task=task, archs=[a.strip() for a in archs.split(",") if a.strip()],
                              depths=parse_depths(depths), target=target, ladder=parse_ladder(ladder), seeds=seeds,
                              lrs=lr_list, n_layers=layers, variant=variant, overrides=list(set_),
@@ -134,18 +118,47 @@ def succinctness(
     if json_out:
         print(json.dumps(result, default=str))
     else:
-        from arena.succinctness import CAVEATS
+        _print_succinctness(result)
 
-        for row in result["rows"]:
-            print(f"{row['arch']:>12} d={row['depth']}  P*={row['p_star'] if row['reached'] else '> ' + str(row['p_star_lower'])}"
-                  f"  state={row['state_size']}  d_model*={row['d_model']}  state_bits={row.get('state_bits')}"
-                  f" (bound {row.get('state_bits_bound')})")
-        for arch, f in result["fits"].items():
-            print(f"{arch}: {f['preferred']} (exp R2 {f['exp']['r2']}, poly R2 {f['poly']['r2']})"
-                  if f.get("preferred") else f"{arch}: too few reached depths to fit")
-        b = result["budget"]
-        print(f"budget: {b['runs']} runs recorded for these searches, {b['run_cpu_seconds']:.0f} CPU s / "
-              f"{b['run_wall_seconds']:.0f} wall s summed over their records (all invocations); this invocation "
-              f"{b['invocation_cpu_seconds']:.0f} CPU s (with its workers) in {b['invocation_wall_seconds']:.0f} s")
-        print("caveats:\n" + "\n".join(f"  {i}. {c}" for i, c in enumerate(CAVEATS, 1)))
-        print(f"wrote {result['csv']} and {result['png']}")
+
+def _succinctness_opts(stack: int, pilot: int, tag: str | None, n_layers: str, lrs: str
+                       ) -> tuple[dict[str, int], list[float]]:
+    """Check --stack, --pilot and --tag; parse --n-layers (ARCH=N,...) and --lrs."""
+    import re
+
+    if not 1 <= stack <= 64:
+        raise ArenaError(f"--stack must be in 1..64, got {stack}")
+    if pilot < 0:
+        raise ArenaError(f"--pilot must be >= 0, got {pilot}")
+    if tag and not re.fullmatch(r"[A-Za-z0-9._-]+", tag):
+        raise ArenaError(f"--tag may hold letters, digits, '.', '_' and '-' only, got {tag!r}")
+    layers: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in n_layers.split(","))):
+        k, sep, v = part.partition("=")
+        if not sep or not v.isdigit():
+            raise ArenaError(f"--n-layers expects ARCH=N pairs, got {part!r}")
+        layers[k] = int(v)
+    try:
+        return layers, [float(x) for x in lrs.split(",") if x.strip()]
+    except ValueError:
+        raise ArenaError(f"--lrs expects comma-separated numbers, got {lrs!r}") from None
+
+
+def _print_succinctness(result: dict[str, Any]) -> None:
+    """The human-readable summary of a succinctness search: rows, fits, budget, caveats, files written."""
+    from arena.succinctness import CAVEATS
+
+    for row in result["rows"]:
+        print(f"{row['arch']:>12} d={row['depth']}  P*={row['p_star'] if row['reached'] else '> ' + str(row['p_star_lower'])}"
+              f"  state={row['state_size']}  d_model*={row['d_model']}  state_bits={row.get('state_bits')}"
+              f" (bound {row.get('state_bits_bound')})")
+    for arch, f in result["fits"].items():
+        print(f"{arch}: {f['preferred']} (exp R2 {f['exp']['r2']}, poly R2 {f['poly']['r2']})"
+              if f.get("preferred") else f"{arch}: too few reached depths to fit")
+    b = result["budget"]
+    print(f"budget: {b['runs']} runs recorded for these searches, {b['run_cpu_seconds']:.0f} CPU s / "
+          f"{b['run_wall_seconds']:.0f} wall s summed over their records (all invocations); this invocation "
+          f"{b['invocation_cpu_seconds']:.0f} CPU s (with its workers) in {b['invocation_wall_seconds']:.0f} s")
+    print("caveats:\n" + "\n".join(f"  {i}. {c}" for i, c in enumerate(CAVEATS, 1)))
+    print(f"wrote {result['csv']} and {result['png']}")
+

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from arena.errors import StoreError
@@ -85,35 +85,7 @@ def open_store(url: str | None = None, *, readonly: bool = False, migrate: bool 
     kwargs: dict = {}
     path, created = None, False
     if backend == "sqlite":
-        path = _sqlite_path(url)
-        if _is_memory(parsed):
-            if readonly:
-                raise StoreError(f"{shown} is an in-memory database: it is empty, there is nothing to read (give "
-                                 "the database file, e.g. --db sqlite:///results/arena.db)")
-            if os.environ.get("ARENA_ALLOW_MEMORY_DB") != "1":
-                raise StoreError(f"{shown} is an in-memory database: whatever is recorded is lost when the command "
-                                 "ends; give a file (e.g. --db sqlite:///results/arena.db), or set "
-                                 "ARENA_ALLOW_MEMORY_DB=1 if a throw-away database is what you want")
-        if path is not None:
-            if readonly:
-                if not path.exists():
-                    raise StoreError(f"database {path} does not exist (nothing has been recorded there yet, or a "
-                                     "typo in the path; give --db URL or set ARENA_DB_URL to read another)")
-                if path.is_dir():
-                    raise StoreError(f"database {path} is a folder, not a database file")
-                kwargs["creator"] = _readonly_creator(path.resolve())
-            else:
-                created = not path.exists()
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise StoreError(f"cannot create the folder for database {path}: {exc.strerror}") from None
-                _check_writable(path)
-        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-        if _is_memory(parsed):  # one connection, or every checkout would see a new empty database
-            from sqlalchemy.pool import StaticPool
-
-            kwargs["poolclass"] = StaticPool
+        kwargs, path, created = _sqlite_engine_args(url, parsed, shown, readonly)
     else:
         kwargs["pool_pre_ping"] = True
         if backend in ("postgresql", "mysql", "mariadb") and "connect_timeout" not in parsed.query:
@@ -139,6 +111,42 @@ def open_store(url: str | None = None, *, readonly: bool = False, migrate: bool 
         for hook in ON_CREATE:
             hook(path.resolve())
     return engine
+
+
+def _sqlite_engine_args(url: str, parsed: URL, shown: str, readonly: bool) -> tuple[dict, Path | None, bool]:
+    """``create_engine`` arguments for a SQLite URL, its file (None in memory) and whether this call creates it:
+    in-memory databases refused unless asked for, readers never create a file, writers get its folder made."""
+    kwargs: dict = {}
+    path, created = _sqlite_path(url), False
+    if _is_memory(parsed):
+        if readonly:
+            raise StoreError(f"{shown} is an in-memory database: it is empty, there is nothing to read (give "
+                             "the database file, e.g. --db sqlite:///results/arena.db)")
+        if os.environ.get("ARENA_ALLOW_MEMORY_DB") != "1":
+            raise StoreError(f"{shown} is an in-memory database: whatever is recorded is lost when the command "
+                             "ends; give a file (e.g. --db sqlite:///results/arena.db), or set "
+                             "ARENA_ALLOW_MEMORY_DB=1 if a throw-away database is what you want")
+    if path is not None:
+        if readonly:
+            if not path.exists():
+                raise StoreError(f"database {path} does not exist (nothing has been recorded there yet, or a "
+                                 "typo in the path; give --db URL or set ARENA_DB_URL to read another)")
+            if path.is_dir():
+                raise StoreError(f"database {path} is a folder, not a database file")
+            kwargs["creator"] = _readonly_creator(path.resolve())
+        else:
+            created = not path.exists()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder for database {path}: {exc.strerror}") from None
+            _check_writable(path)
+    kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    if _is_memory(parsed):  # one connection, or every checkout would see a new empty database
+        from sqlalchemy.pool import StaticPool
+
+        kwargs["poolclass"] = StaticPool
+    return kwargs, path, created
 
 
 def _readonly_creator(path: Path):
