@@ -125,20 +125,25 @@ class _Stack:
                     self.steps[row] = float(st["step"])
 
 
-class _PerModel(torch.autograd.Function):
-    """Run ``fn`` once per model under vmap (the for-loop that vmap lacks for ops without a batching rule)."""
+class _VmapOnly(torch.autograd.Function):
+    """A function that only has a vmap rule: called outside ``torch.func.vmap`` it is an error, and autograd
+    records the ops its vmap rule runs, so it needs no backward of its own."""
 
     @staticmethod
     def forward(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:  # pragma: no cover - vmap only
-        raise RuntimeError("per_model is only for forward_stacked under torch.func.vmap")
+        raise RuntimeError("per_model and fold_models are only for forward_stacked under torch.func.vmap")
 
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:  # pragma: no cover - vmap only
         pass
 
     @staticmethod
-    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - autograd records the per-model ops instead
-        raise RuntimeError("per_model is only for forward_stacked under torch.func.vmap")
+    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - autograd records the vmap rule's ops instead
+        raise RuntimeError("per_model and fold_models are only for forward_stacked under torch.func.vmap")
+
+
+class _PerModel(_VmapOnly):
+    """Run ``fn`` once per model under vmap (the for-loop that vmap lacks for ops without a batching rule)."""
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple[int | None, ...], fn: Callable[..., torch.Tensor],
@@ -156,20 +161,8 @@ def per_model(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
     return _PerModel.apply(fn, *args)
 
 
-class _Folded(torch.autograd.Function):
+class _Folded(_VmapOnly):
     """Run ``fn`` once for all models under vmap, the model dimension folded into the batch dimension."""
-
-    @staticmethod
-    def forward(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:  # pragma: no cover - vmap only
-        raise RuntimeError("fold_models is only for forward_stacked under torch.func.vmap")
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:  # pragma: no cover - vmap only
-        pass
-
-    @staticmethod
-    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - autograd records the folded call instead
-        raise RuntimeError("fold_models is only for forward_stacked under torch.func.vmap")
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple[int | None, ...], fn: Callable[..., torch.Tensor],
