@@ -37,6 +37,8 @@ def main() -> None:
         f"[yellow]note:[/] created a new database at {lit(path)}", highlight=False))
     try:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
+        if code == 130 and _command() != "run":  # Ctrl-C (typer returns it); `arena run` says more itself
+            Console(stderr=True, soft_wrap=True).print(_interrupted_line(), highlight=False, markup=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except ArenaError as exc:
@@ -45,12 +47,34 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
+        Console(stderr=True, soft_wrap=True).print(_interrupted_line(), highlight=False, markup=False)
         sys.exit(130)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode (typer may vendor click)
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         raise
+
+
+def _command() -> str | None:
+    """The subcommand of this invocation (after the global --db option, if given)."""
+    args = iter(sys.argv[1:])
+    for a in args:
+        if a == "--db":
+            next(args, None)
+        elif not a.startswith("-"):
+            return a
+    return None
+
+
+def _interrupted_line() -> str:
+    import shlex
+
+    args = sys.argv[1:]
+    if _command() in ("sweep", "succinctness"):
+        return ("interrupted — resume with: arena " + " ".join(shlex.quote(a) for a in args) + "  (completed runs "
+                "are skipped; unfinished ones continue from their checkpoints)")
+    return "interrupted"
 
 
 # command modules (one line each; keep this list sorted)

@@ -86,3 +86,38 @@ def test_succinctness_time_limit_ends_a_run_in_progress(tmp_path):
     con = sqlite3.connect(tmp_path / "arena.db")
     assert con.execute("SELECT count(*) FROM runs WHERE status='completed'").fetchone()[0] == 0
     con.close()
+
+
+SPEC = """name: ctrlc
+archs: [rnn]
+sizes: [tiny]
+seeds: [0]
+tasks:
+  - {name: counter-chain, split: iid, config: {depth: 1, n_train: 64, n_val: 8, n_test: 16}}
+train: {max_steps: 10000000, checkpoint_every: 5, batch_size: 8}
+"""
+
+
+def test_ctrl_c_of_a_sweep_says_how_to_resume(tmp_path):
+    """Ctrl-C during a sweep: after the progress bar, one line with the command that continues it (exit 130), and
+    no worker left running."""
+    import signal
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    env = dict(os.environ, ARENA_CHECKPOINT_DIR=str(tmp_path / "ck"), OMP_NUM_THREADS="1")
+    env.pop("ARENA_DB_URL", None)
+    p = subprocess.Popen([sys.executable, "-m", "arena.cli", "sweep", str(spec), "--db",
+                          f"sqlite:///{tmp_path / 'arena.db'}"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
+    t0 = time.monotonic()
+    while not list((tmp_path / "ck").rglob("last.pt")) and p.poll() is None and time.monotonic() - t0 < 300:
+        time.sleep(0.2)
+    assert p.poll() is None, p.communicate()[1]
+    os.killpg(p.pid, signal.SIGINT)  # the terminal sends Ctrl-C to the whole foreground group
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("interrupted — resume with: arena sweep "), err
+    assert "Traceback" not in err
+    assert repo.list_runs(open_store(f"sqlite:///{tmp_path / 'arena.db'}")) == []
