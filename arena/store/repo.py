@@ -45,12 +45,27 @@ def _move(s: Session, run_id: int, to: str, *, also_from: tuple[str, ...] = (), 
     return res.rowcount == 1
 
 
-def _write(engine: Engine, fn, what: str):
-    try:
-        with Session(engine, expire_on_commit=False) as s, s.begin():
-            return fn(s)
-    except DBAPIError as exc:
-        raise StoreError(f"could not {what}: {_reason(exc)}") from None
+WRITE_ATTEMPTS = 3  # a write that found the database locked (past the busy timeout) is tried this many times
+
+
+def _write(engine: Engine, fn, what: str, attempts: int = WRITE_ATTEMPTS):
+    """``fn(session)`` in one transaction. A lock conflict (another writer held SQLite's write lock past the busy
+    timeout, a PostgreSQL deadlock or serialization failure) rolls back and is tried again: the transaction is all
+    or nothing, so a retry is safe, and a finished run's result is not lost to a slow neighbour."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with Session(engine, expire_on_commit=False) as s, s.begin():
+                return fn(s)
+        except DBAPIError as exc:
+            if attempt < attempts and _lock_conflict(exc):
+                continue
+            raise StoreError(f"could not {what}: {_reason(exc)}") from None
+
+
+def _lock_conflict(exc: DBAPIError) -> bool:
+    low = str(getattr(exc, "orig", exc)).lower()
+    return any(k in low for k in ("database is locked", "database table is locked", "deadlock detected",
+                                  "could not serialize", "lock timeout"))
 
 
 def create_run(engine: Engine, **fields: Any) -> int:
@@ -82,9 +97,10 @@ def reopen_run(engine: Engine, run_id: int) -> None:
 
 
 def heartbeat(engine: Engine, run_id: int, **fields: Any) -> None:
-    """Record progress of a running row (a row that is no longer running is left alone)."""
+    """Record progress of a running row (a row that is no longer running is left alone). Tried once: the runner
+    skips a beat the database refuses and writes the next one."""
     _write(engine, lambda s: s.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(
-        heartbeat_at=utcnow(), **fields)), "update the run's heartbeat")
+        heartbeat_at=utcnow(), **fields)), "update the run's heartbeat", attempts=1)
 
 
 def complete_run(engine: Engine, run_id: int, fields: dict[str, Any], metrics: list[dict[str, Any]],

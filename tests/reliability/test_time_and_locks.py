@@ -121,3 +121,41 @@ def test_ctrl_c_of_a_sweep_says_how_to_resume(tmp_path):
     assert line.startswith("interrupted — resume with: arena sweep "), err
     assert "Traceback" not in err
     assert repo.list_runs(open_store(f"sqlite:///{tmp_path / 'arena.db'}")) == []
+
+
+def test_completion_blocked_past_the_busy_timeout_is_retried(db_url, tmp_path, monkeypatch):
+    """The completing transaction finds the write lock held past the busy timeout: it is rolled back and tried
+    again once the lock is free, so the finished result is recorded (not lost as 'database is locked')."""
+    from sqlalchemy import event
+
+    monkeypatch.setattr(store_engine, "BUSY_TIMEOUT_MS", 100)
+    engine = open_store(db_url)
+    rid = repo.create_run(engine, arch="rnn", arch_version=1, arch_kind="mixer", arch_family="recurrent",
+                          task="scan-depth", task_version=1, split="depth", size="tiny", seed=0, config={},
+                          config_hash="d" * 64)
+    ready, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        con = sqlite3.connect(tmp_path / "arena.db", timeout=30)
+        con.execute("BEGIN IMMEDIATE")
+        ready.set()
+        release.wait(60)
+        con.rollback()
+        con.close()
+
+    holder = threading.Thread(target=hold_lock)
+    errors = []
+
+    def on_error(ctx) -> None:  # the first attempt gave up on the lock: let the other writer finish now
+        errors.append(str(ctx.original_exception))
+        release.set()
+        holder.join()
+
+    event.listen(engine, "handle_error", on_error)
+    holder.start()
+    ready.wait(30)
+    repo.complete_run(engine, rid, {"score": 0.75}, [{"split": "test", "name": "acc", "value": 0.75}],
+                      {"arena_version": "0", "python": "3", "packages": {}})
+    assert errors and "database is locked" in errors[0]
+    run = get_run(engine, rid)
+    assert run.status == "completed" and run.score == 0.75
