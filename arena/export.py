@@ -433,11 +433,11 @@ def run_records(engine: Engine, run_ids: Iterable[int], chunk: int = 500) -> dic
     """Full records (``arena show --json`` shape, including provenance and the reproduce command) by run id.
 
     Reads the three tables with plain SELECTs (no ORM identity map: ~10x faster for thousands of runs) and hands
-    ``run_record`` attribute views of the rows.
+    ``arena.record.full_summary`` attribute views of the rows.
     """
     from types import SimpleNamespace
 
-    from arena.runner import reproduce_command, run_record
+    from arena.record import full_summary
     from arena.store.models import Metric, Provenance
 
     ids = sorted(set(int(i) for i in run_ids))
@@ -452,12 +452,7 @@ def run_records(engine: Engine, run_ids: Iterable[int], chunk: int = 500) -> dic
             provs = {p.run_id: p for p in conn.execute(select(prov_t).where(prov_t.c.run_id.in_(part)))}
             for row in conn.execute(select(runs_t).where(runs_t.c.id.in_(part))):
                 run = SimpleNamespace(**row._asdict(), metrics=metrics.get(row.id, []), provenance=provs.get(row.id))
-                rec = run_record(run)
-                try:
-                    rec["reproduce"] = reproduce_command(rec) if rec.get("config") else None
-                except (KeyError, TypeError):  # a config written by a plugin without the usual spec
-                    rec["reproduce"] = None
-                out[row.id] = rec
+                out[row.id] = full_summary(run)
     return out
 
 

@@ -11,23 +11,14 @@ command skips what is already recorded.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
 import torch
 
-from arena import __version__
 from arena.errors import ArenaError
 from arena.prune import derivation_hash, head_counts, kept_after, parse_keep, pruned_copy, removal_order
-
-
-def _provenance(command: str | None) -> dict[str, Any]:
-    from arena.measure.hardware import git_commit, package_versions
-
-    sha, dirty = git_commit()
-    return {"arena_version": __version__, "git_commit": sha, "git_dirty": dirty, "python": sys.version.split()[0],
-            "packages": package_versions(), "command": command}
+from arena.record import RunRecord, provenance
 
 
 def _finetune(model: torch.nn.Module, res: Any, steps: int, lr: float | None, device: str) -> Any:
@@ -69,55 +60,32 @@ def pruned_costs(res: Any, shape: Any, cfg: Any, model: torch.nn.Module, kept: l
 
 
 def score_and_measure(res: Any, run: Any, model: torch.nn.Module, kept: list[list[int]],
-                      tokens_seen: int) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+                      tokens_seen: int) -> RunRecord:
     """Evaluate every split and measure the pruned model as the runner measures a trained one."""
     from arena.api import ModelShape
     from arena.evaluate import evaluate_task
     from arena.measure import memory as run_memory
     from arena.measure.flops import flops_record
     from arena.measure.hardware import hardware
-    from arena.measure.latency import measure_latency
-    from arena.runner import _num, headline_split, normalized
+    from arena.measure.latency import measure_latency, typical_input
+    from arena.runner import headline_split
 
     spec, task, device = res.spec, res.task, res.spec.device
     shape = ModelShape(**run.config["shape"])
     cfg = res.arch.config.model_validate(run.config.get("arch_config", {}))
     results = evaluate_task(model, task, spec.train.eval_batch_size, device, spec.train.max_eval_examples)
-    head = headline_split(task)
-    eval_lens = [len(e.tokens) - 1 for s in task.eval_splits for e in task.splits[s]]
-    seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else task.max_seq_len
-    params, breakdown, state_size = pruned_costs(res, shape, cfg, model, kept, seq_len)
-    flops = flops_record(breakdown, model, seq_len, tokens_seen)
-    pool = task.splits.get(head, []) or [e for s in task.eval_splits for e in task.splits[s]]
-    sample = min(pool, key=lambda e: abs(len(e.tokens) - 1 - seq_len)).tokens[:-1] if pool else None
-    lat = (measure_latency(model, seq_len, spec.latency.batch, spec.latency.min_run_time, device, sample)
-           if spec.latency.enabled else {})
-    score = results.get(head, {}).get("metrics", {}).get(task.metric)
-    fields = {
-        "params_total": params["total"], "params_embedding": params["embedding"],
-        "params_non_embedding": params["non_embedding"], "params_active": params["active"], "state_size": state_size,
-        "flops_forward_per_token": flops["forward_per_token"],
-        "flops_forward_per_example": flops["forward_per_example"], "flops_train_total": flops["train_total"],
-        "flops_counted_per_example": flops["counted_forward_per_example"],
-        "flops_note": flops["note"], "latency_p50_ms": lat.get("p50_ms"), "latency_p90_ms": lat.get("p90_ms"),
-        "latency_batch": lat.get("batch"), "throughput_per_s": lat.get("throughput_per_s"),
-        "threads": torch.get_num_threads(), "memory_mb": run_memory.peak_memory_mb(device), "metric": task.metric,
-        "headline_split": head, "score": score,
-        "normalized_score": normalized(score, task.chance, task.higher_is_better), "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": hardware(device)}
-    metrics = []
-    for split, r in results.items():
-        for name, value in r.get("metrics", {}).items():
-            if name != "n":
-                metrics.append({"split": split, "name": name, "value": _num(value),
-                                "n": int(r["metrics"].get("n", 0)) or None})
-        for key, groups in r.get("slices", {}).items():
-            for val, ms in groups.items():
-                metrics += [{"split": split, "name": name, "value": _num(value), "slice_key": key,
-                             "slice_value": str(val), "n": int(ms.get("n", 0)) or None}
-                            for name, value in ms.items() if name != "n"]
-    extra = {"flops_breakdown": flops.get("breakdown"), "latency_seq_len": seq_len, "eval_seq_len": seq_len,
-             "memory_scope": run_memory.scope()}
-    return fields, metrics, extra
+    rec = RunRecord()
+    rec.set_scores(results, task, headline_split(task))
+    seq_len, sample = typical_input(task, rec.headline_split)
+    params, breakdown, rec.state_size = pruned_costs(res, shape, cfg, model, kept, seq_len)
+    rec.set_params(params)
+    rec.set_flops(flops_record(breakdown, model, seq_len, tokens_seen))
+    rec.set_latency(measure_latency(model, seq_len, spec.latency.batch, spec.latency.min_run_time, device, sample)
+                    if spec.latency.enabled else {})
+    rec.threads, rec.memory_mb, rec.hardware = torch.get_num_threads(), run_memory.peak_memory_mb(device), \
+        hardware(device)
+    rec.extra.update({"latency_seq_len": seq_len, "eval_seq_len": seq_len, "memory_scope": run_memory.scope()})
+    return rec
 
 
 def prune_run(engine: Any, run_id: int, method: str, keep: str, *, finetune_steps: int = 0,
@@ -188,17 +156,18 @@ def _record_one(engine: Any, stored: Any, derivation: dict[str, Any], order: lis
         t0, cpu0 = time.perf_counter(), time.process_time()
         model = pruned_copy(stored.model, kept)
         state = _finetune(model, res, derivation["finetune_steps"], derivation["finetune_lr"], res.spec.device)
-        fields, metrics, extra = score_and_measure(res, run, model, kept, state.tokens_seen)
+        rec = score_and_measure(res, run, model, kept, state.tokens_seen)
         path = checkpoint_dir() / "derived" / f"{h[:24]}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"model": model.state_dict(), "config_hash": h}, path)
         removed = [list(x) for x in order[: sum(counts) - derivation["keep"]]]
-        extra |= {"pruning": {"kept": kept, "removed": removed, "order": [list(x) for x in order], **scores,
-                              "heads_before": counts, "parent_run_id": run.id},
-                  "curve": state.curve, "wall_seconds": time.perf_counter() - t0,
-                  "cpu_seconds": time.process_time() - cpu0}
-        fields |= {"step": state.step, "train_seconds": state.seconds, "extra": extra, "checkpoint_path": str(path)}
-        repo.complete_run(engine, new_id, fields, metrics, _provenance(command))
+        rec.extra |= {"pruning": {"kept": kept, "removed": removed, "order": [list(x) for x in order], **scores,
+                                  "heads_before": counts, "parent_run_id": run.id},
+                      "curve": state.curve, "wall_seconds": time.perf_counter() - t0,
+                      "cpu_seconds": time.process_time() - cpu0}
+        rec.step, rec.train_seconds, rec.provenance = state.step, state.seconds, provenance(command)
+        repo.heartbeat(engine, new_id, checkpoint_path=str(path))
+        repo.complete_run(engine, new_id, rec)
     except KeyboardInterrupt:
         repo.end_run(engine, new_id, "interrupted", "interrupted while pruning")
         raise

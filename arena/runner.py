@@ -1,4 +1,4 @@
-"""One run end to end: resolve -> build -> measure statically -> train -> evaluate -> measure latency -> store.
+"""One run end to end: resolve -> build -> train -> score -> measure (filling a :class:`arena.record.RunRecord`) -> store.
 
 The run row is written as ``running`` before training starts (with a heartbeat at every checkpoint), and
 completed in one transaction with its metrics and provenance; an exception marks it ``failed``, Ctrl-C or
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -20,15 +19,17 @@ from typing import Any, Protocol
 
 import torch
 
-from arena import __version__, ownership
+from arena import ownership
 from arena.blocks import analytic_state_size, build_model, module_logs
 from arena.errors import ArenaError, RunFailedError
 from arena.evaluate import evaluate_task
 from arena.measure import memory as run_memory
 from arena.measure.flops import measure_flops
-from arena.measure.hardware import git_commit, hardware, package_versions
-from arena.measure.latency import measure_latency
+from arena.measure.hardware import hardware
+from arena.measure.latency import measure_latency, typical_input
 from arena.measure.params import measure_params
+from arena.record import RunRecord, normalized, provenance, reproduce_command
+from arena.record import summary as run_record
 from arena.registry import get_arch, get_task
 from arena.spec import Resolved, RunSpec, apply_overrides, resolve
 from arena.store import repo
@@ -55,13 +56,6 @@ class RunResult:
     run_id: int
     status: str
     record: dict[str, Any]
-
-
-def normalized(score: float | None, chance: float, higher_is_better: bool = True) -> float | None:
-    """max(0, (s - chance) / (1 - chance)) for higher-is-better metrics in [0, 1]; None otherwise."""
-    if score is None or not higher_is_better or chance >= 1:
-        return None
-    return max(0.0, (score - chance) / (1.0 - chance))
 
 
 def headline_split(task: Any) -> str:
@@ -132,8 +126,8 @@ def _run_owned(res: Resolved, owner: ownership.Claim, *, db: str | None, resume:
     try:  # from the moment the row exists: any end of this process is recorded on it
         owner.note(run_id=run_id)
         repo.heartbeat(engine, run_id, checkpoint_path=str(ckpt))
-        payload = execute(res, ckpt, resumed, progress, command, beat=_heartbeat(engine, run_id))
-        repo.complete_run(engine, run_id, payload["fields"], payload["metrics"], payload["provenance"])
+        rec = execute(res, ckpt, resumed, progress, command, beat=_heartbeat(engine, run_id))
+        repo.complete_run(engine, run_id, rec)
         record = run_record(repo.get_run(engine, run_id))
     except KeyboardInterrupt as exc:
         repo.end_run(engine, run_id, "interrupted", "interrupted by signal; resume with --resume")
@@ -202,20 +196,65 @@ def build_for(res: Resolved) -> torch.nn.Module:
     return build_model(res.arch, res.shape, res.arch_cfg).to(res.spec.device)
 
 
+@dataclass
+class _Clock:
+    """Wall and CPU time since the run's start, and the phase boundaries (``phase_seconds`` in extra)."""
+
+    wall0: float
+    cpu0: float
+    marks: dict[str, float]
+
+    @classmethod
+    def start(cls) -> _Clock:
+        return cls(time.perf_counter(), time.process_time(), {})
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = time.perf_counter()
+
+
 def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress, command: str | None,
             beat: Callable[[int], None] | None = None,
-            trained: tuple[torch.nn.Module, TrainState] | None = None) -> dict[str, Any]:
-    """Train, evaluate and measure without touching the database; returns ``{"fields", "metrics", "provenance"}``
-    ready for :func:`arena.store.repo.complete_run` (sweep workers hand this to a single writer).
+            trained: tuple[torch.nn.Module, TrainState] | None = None) -> RunRecord:
+    """Build -> train -> score -> measure, without touching the database; returns the :class:`RunRecord` that
+    :func:`arena.store.repo.complete_run` writes (sweep workers hand it to a single writer).
 
     ``trained=(model, state)``: the model was already trained elsewhere (several models stacked in one process by
     :mod:`arena.batched`); only evaluation and measurement run here."""
-    spec, task, arch = res.spec, res.task, res.arch
-    device = spec.device
-    wall0, cpu0 = time.perf_counter(), time.process_time()
+    clock, rec = _Clock.start(), RunRecord()
     model = trained[0] if trained is not None else build_for(res)
-    params = measure_params(arch, res.shape, res.arch_cfg, model)
+    rec.set_params(measure_params(res.arch, res.shape, res.arch_cfg, model))
+    state = trained[1] if trained is not None else train_step(res, model, rec, ckpt, resumed, progress, beat)
+    shared = state.seconds if trained is not None else 0.0  # this model's share of a stacked training
+    clock.mark("train")
+    score_step(res, model, rec, progress)
+    clock.mark("evaluate")
+    measure_step(res, model, state, rec, progress)
+    clock.mark("measure")
+    rec.step, rec.train_seconds = state.step, state.seconds
+    rec.extra = {"curve": state.curve, "stopped_early": state.stopped_early, "best_val": state.best_val,
+                 "stop_reason": state.stop_reason, "tokens_seen": state.tokens_seen,
+                 "wall_seconds": time.perf_counter() - clock.wall0 + shared,
+                 "cpu_seconds": time.process_time() - clock.cpu0 + shared,
+                 "phase_seconds": {"build_and_train": clock.marks["train"] - clock.wall0 + shared,
+                                   "evaluate": clock.marks["evaluate"] - clock.marks["train"],
+                                   "measure": clock.marks["measure"] - clock.marks["evaluate"]},
+                 **rec.extra}
+    if state.attention_curve:
+        rec.extra["attention_curve"] = state.attention_curve
+    logs = module_logs(model)
+    if logs:
+        rec.extra["module_logs"] = logs
+    rec.provenance = provenance(command)
+    return rec
+
+
+def train_step(res: Resolved, model: torch.nn.Module, rec: RunRecord, ckpt: Path | None, resumed: bool,
+               progress: Progress, beat: Callable[[int], None] | None) -> TrainState:
+    """Train with arena's loop, or the module's own ``fit`` for an architecture that declares a custom trainer."""
+    spec, arch = res.spec, res.arch
     progress.phase("training", total=spec.train.max_steps)
+    if arch.custom_fit:
+        return _fit_custom(res, model, rec, progress)
     last_beat = [time.monotonic()]
 
     def on_step(state: TrainState, info: dict[str, float]) -> None:
@@ -229,17 +268,21 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
             beat(state.step)
         last_beat[0] = time.monotonic()
 
-    if trained is not None:
-        state, custom_extra = trained[1], {}
-    elif arch.custom_fit:
-        state, custom_extra, params = fit_custom(arch, model, task, spec.train.max_steps, spec.seed,
-                                                 lambda step, info: progress.advance(step, info))
-    else:
-        state = train(model, task, spec.train, spec.seed, checkpoint=ckpt, resume=resumed,
-                      config_hash=res.config_hash, device=device, on_step=on_step, on_checkpoint=on_checkpoint)
-        custom_extra = {}
-    t_train = time.perf_counter()
-    trained_s = state.seconds if trained is not None else 0.0  # this model's share of a stacked training
+    return train(model, res.task, spec.train, spec.seed, checkpoint=ckpt, resume=resumed,
+                 config_hash=res.config_hash, device=spec.device, on_step=on_step, on_checkpoint=on_checkpoint)
+
+
+def _fit_custom(res: Resolved, model: torch.nn.Module, rec: RunRecord, progress: Progress) -> TrainState:
+    state, summary, params = fit_custom(res.arch, model, res.task, res.spec.train.max_steps, res.spec.seed,
+                                        lambda step, info: progress.advance(step, info))
+    rec.set_params(params)
+    rec.extra.update(summary)
+    return state
+
+
+def score_step(res: Resolved, model: torch.nn.Module, rec: RunRecord, progress: Progress) -> None:
+    """Evaluate every split and slice with the task's scoring mode; fill the metric rows and the headline."""
+    spec, task = res.spec, res.task
     progress.phase("evaluating", total=len(task.eval_splits))
     done = [0]
 
@@ -247,171 +290,25 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
         progress.advance(done[0], {"split": 0.0})
         done[0] += 1
 
-    results = evaluate_task(model, task, spec.train.eval_batch_size, device, spec.train.max_eval_examples, on_split)
-    t_eval = time.perf_counter()
+    results = evaluate_task(model, task, spec.train.eval_batch_size, spec.device, spec.train.max_eval_examples,
+                            on_split)
+    rec.set_scores(results, task, headline_split(task))
+
+
+def measure_step(res: Resolved, model: torch.nn.Module, state: TrainState, rec: RunRecord,
+                 progress: Progress) -> None:
+    """FLOPs, latency on a real input of typical length, peak memory, state size and hardware."""
+    spec, device = res.spec, res.spec.device
     progress.phase("measuring")
-    head = headline_split(task)
-    eval_lens = [len(e.tokens) - 1 for s in task.eval_splits for e in task.splits[s]]
-    seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else task.max_seq_len
-    flops = measure_flops(arch, res.shape, res.arch_cfg, model, seq_len, state.tokens_seen)
     # time a real input of typical length (a placeholder input can short-circuit task-specific models)
-    pool = [e for e in task.splits.get(head, []) or [e for s in task.eval_splits for e in task.splits[s]]]
-    sample = min(pool, key=lambda e: abs(len(e.tokens) - 1 - seq_len)).tokens[:-1] if pool else None
-    lat = (measure_latency(model, seq_len, spec.latency.batch, spec.latency.min_run_time, device, sample)
-           if spec.latency.enabled else {})
-    memory = run_memory.peak_memory_mb(device)
-    state_size = analytic_state_size(arch, res.shape, res.arch_cfg, seq_len)
-    score = results.get(head, {}).get("metrics", {}).get(task.metric)
-    norm = normalized(score, task.chance, task.higher_is_better)
-    hw = hardware(device)
-    t_measure = time.perf_counter()
-    extra: dict[str, Any] = {"curve": state.curve, "stopped_early": state.stopped_early, "best_val": state.best_val,
-                             "stop_reason": state.stop_reason, "tokens_seen": state.tokens_seen,
-                             "flops_breakdown": flops.get("breakdown"),
-                             "latency_seq_len": seq_len, "wall_seconds": time.perf_counter() - wall0 + trained_s,
-                             "cpu_seconds": time.process_time() - cpu0 + trained_s,
-                             "phase_seconds": {"build_and_train": t_train - wall0 + trained_s,
-                                               "evaluate": t_eval - t_train,
-                                               "measure": t_measure - t_eval},
-                             "eval_seq_len": seq_len, "memory_scope": run_memory.scope(), **custom_extra}
-    if state.attention_curve:
-        extra["attention_curve"] = state.attention_curve
-    logs = module_logs(model)
-    if logs:
-        extra["module_logs"] = logs
-    fields = {
-        "step": state.step, "params_total": params["total"], "params_embedding": params["embedding"],
-        "params_non_embedding": params["non_embedding"], "params_active": params["active"], "state_size": state_size,
-        "flops_forward_per_token": flops["forward_per_token"], "flops_forward_per_example": flops["forward_per_example"],
-        "flops_train_total": flops["train_total"], "flops_counted_per_example": flops["counted_forward_per_example"],
-        "flops_note": flops["note"], "latency_p50_ms": lat.get("p50_ms"), "latency_p90_ms": lat.get("p90_ms"),
-        "latency_batch": lat.get("batch"), "throughput_per_s": lat.get("throughput_per_s"),
-        "threads": torch.get_num_threads(), "memory_mb": memory, "train_seconds": state.seconds,
-        "metric": task.metric, "headline_split": head, "score": score, "normalized_score": norm,
-        "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": hw, "extra": extra,
-    }
-    metrics = []
-    for split, r in results.items():
-        for name, value in r.get("metrics", {}).items():
-            if name != "n":
-                metrics.append({"split": split, "name": name, "value": _num(value),
-                                "n": int(r["metrics"].get("n", 0)) or None})
-        for key, groups in r.get("slices", {}).items():
-            for val, ms in groups.items():
-                for name, value in ms.items():
-                    if name != "n":
-                        metrics.append({"split": split, "name": name, "value": _num(value), "slice_key": key,
-                                        "slice_value": str(val), "n": int(ms.get("n", 0)) or None})
-    sha, dirty = git_commit()
-    provenance = {"arena_version": __version__, "git_commit": sha, "git_dirty": dirty,
-                  "python": sys.version.split()[0], "packages": package_versions(), "command": command}
-    return {"fields": fields, "metrics": metrics, "provenance": provenance}
-
-
-def _num(v: Any) -> float | None:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def run_record(run: Any) -> dict[str, Any]:
-    """The JSON shape of a run (``arena run --json`` and ``arena show --json``)."""
-    scores: dict[str, dict[str, float]] = {}
-    slices: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
-    for m in run.metrics:
-        if m.slice_key is None:
-            scores.setdefault(m.split, {})[m.name] = m.value
-        else:
-            slices.setdefault(m.split, {}).setdefault(m.slice_key, {}).setdefault(m.slice_value, {})[m.name] = m.value
-    prov = run.provenance
-    return {
-        "run_id": run.id, "config_hash": run.config_hash, "status": run.status, "arch": run.arch,
-        "arch_version": run.arch_version, "task": run.task, "task_version": run.task_version, "split": run.split,
-        "size": run.size, "seed": run.seed, "error": run.error,
-        "params": {"total": run.params_total, "embedding": run.params_embedding,
-                   "non_embedding": run.params_non_embedding, "active": run.params_active},
-        "flops": {"forward_per_token": run.flops_forward_per_token,
-                  "forward_per_example": run.flops_forward_per_example, "train_total": run.flops_train_total,
-                  "counted_forward_per_example": run.flops_counted_per_example, "note": run.flops_note,
-                  "status": getattr(run, "flops_status", None)},
-        "latency_ms": {"p50": run.latency_p50_ms, "p90": run.latency_p90_ms, "batch": run.latency_batch,
-                       "throughput_per_s": run.throughput_per_s, "threads": run.threads},
-        "memory_mb": run.memory_mb, "state_size": run.state_size, "metric": run.metric,
-        "headline_split": run.headline_split, "score": run.score, "scores": scores, "slices": slices,
-        "normalized_score": run.normalized_score, "chance": run.chance, "steps": run.step,
-        "train_seconds": run.train_seconds, "hardware": run.hardware or {},
-        "isolation": getattr(run, "isolation", None),
-        "source": run.source, "plugin": {"name": run.plugin_name, "version": run.plugin_version,
-                                         "sha256": run.plugin_sha256} if run.plugin_name else None,
-        "task_specific": run.task_specific, "config": run.config,
-        "provenance": {"arena_version": prov.arena_version, "git_commit": prov.git_commit, "git_dirty": prov.git_dirty,
-                       "python": prov.python, "packages": prov.packages, "command": prov.command} if prov else None,
-        "extra": run.extra or {},
-        "derived": {"parent_run_id": run.parent_run_id, "method": run.derived_method, "heads_kept": run.heads_kept,
-                    "finetune_steps": run.finetune_steps} if getattr(run, "parent_run_id", None) else None,
-        "created_at": run.created_at.isoformat() if run.created_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "db": None,
-    }
-
-
-def reproduce_command(record: dict[str, Any]) -> str:
-    """The exact ``arena run`` command that reproduces a stored run (``arena prune`` for a derived run)."""
-    derived = (record.get("config") or {}).get("derived")
-    if derived:
-        return prune_command(derived)
-    spec = record["config"]["spec"]
-    parts = ["arena", "run", "--arch", spec["arch"], "--task", spec["task"], "--split", record["split"]]
-    if spec.get("params"):
-        parts += ["--params", str(spec["params"])]
-    elif spec.get("size"):
-        parts += ["--size", spec["size"]]
-    for flag in ("d_model", "n_layers"):
-        if spec.get(flag):
-            parts += [f"--{flag.replace('_', '-')}", str(spec[flag])]
-    parts += ["--seed", str(spec["seed"])]
-    if spec.get("data_seed") is not None:
-        parts += ["--data-seed", str(spec["data_seed"])]
-    if spec.get("threads"):
-        parts += ["--threads", str(spec["threads"])]
-    parts += ["--max-steps", str(spec["train"]["max_steps"])]
-    defaults_train = RunSpec(arch="x", task="y").train.model_dump(mode="json")
-    defaults_latency = RunSpec(arch="x", task="y").latency.model_dump(mode="json")
-    for k, v in spec["train"].items():
-        if k != "max_steps" and v != defaults_train.get(k):
-            parts += ["--set", f"train.{k}={_yaml(v)}"]
-    for k, v in (spec.get("latency") or {}).items():
-        if v != defaults_latency.get(k):
-            parts += ["--set", f"latency.{k}={_yaml(v)}"]
-    for k, v in spec.get("arch_config", {}).items():
-        parts += ["--set", f"arch.{k}={_yaml(v)}"]
-    for k, v in spec.get("task_config", {}).items():
-        parts += ["--set", f"task.{k}={_yaml(v)}"]
-    import shlex
-
-    return " ".join(shlex.quote(p) for p in parts)
-
-
-def prune_command(derived: dict[str, Any]) -> str:
-    """The ``arena prune`` command that re-derives one pruned run from its parent."""
-    parts = ["arena", "prune", str(derived["parent_run_id"]), "--method", derived["method"], "--keep",
-             str(derived["keep"])]
-    if derived.get("finetune_steps"):
-        parts += ["--finetune-steps", str(derived["finetune_steps"])]
-    if derived.get("finetune_lr") is not None:
-        parts += ["--finetune-lr", str(derived["finetune_lr"])]
-    if derived.get("seed") is not None:
-        parts += ["--seed", str(derived["seed"])]
-    if derived.get("importance"):
-        parts += ["--split", derived["importance"]["split"], "--examples", str(derived["importance"]["examples"])]
-    return " ".join(parts)
-
-
-def _yaml(v: Any) -> str:
-    import json
-
-    return json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else str(v)
+    seq_len, sample = typical_input(res.task, rec.headline_split or headline_split(res.task))
+    rec.set_flops(measure_flops(res.arch, res.shape, res.arch_cfg, model, seq_len, state.tokens_seen))
+    rec.set_latency(measure_latency(model, seq_len, spec.latency.batch, spec.latency.min_run_time, device, sample)
+                    if spec.latency.enabled else {})
+    rec.memory_mb = run_memory.peak_memory_mb(device)
+    rec.state_size = analytic_state_size(res.arch, res.shape, res.arch_cfg, seq_len)
+    rec.threads, rec.hardware = torch.get_num_threads(), hardware(device)
+    rec.extra.update({"latency_seq_len": seq_len, "eval_seq_len": seq_len, "memory_scope": run_memory.scope()})
 
 
 __all__ = ["run", "prepare", "run_record", "reproduce_command", "normalized", "RunResult", "resolve_url"]

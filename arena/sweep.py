@@ -240,7 +240,7 @@ def run_job(job: Job, checkpoint_dir: str | None = None) -> dict[str, Any]:
                              f"{res.config_hash[:12]}): different arena versions or plugins on this worker?")
         ckpt = checkpoint_path(res.config_hash)
         with ownership.claim(ckpt, f"arena sweep ({job.label})"):
-            payload = execute(res, ckpt, ckpt.exists(), _Silent(), f"arena sweep ({job.label})")
+            payload = execute(res, ckpt, ckpt.exists(), _Silent(), f"arena sweep ({job.label})").payload()
         return {"ok": True, "config_hash": job.config_hash, "identity": identity(res), "payload": payload,
                 "seconds": time.perf_counter() - t0}
     except ownership.BusyError as exc:  # another process runs this experiment: record nothing, report it
@@ -304,7 +304,7 @@ def _finish_stack(jobs, res, models, states, ckpts, resumed, t0) -> list[dict[st
     for j, r, m, st, ck, was in zip(jobs, res, models, states, ckpts, resumed, strict=True):
         t1 = time.perf_counter()
         try:
-            payload = execute(r, ck, was, _Silent(), f"arena sweep ({j.label})", trained=(m, st))
+            payload = execute(r, ck, was, _Silent(), f"arena sweep ({j.label})", trained=(m, st)).payload()
             payload["fields"]["extra"]["stacked_training"] = stacked
             out.append({"ok": True, "config_hash": j.config_hash, "identity": identity(r), "payload": payload,
                         "seconds": st.seconds + time.perf_counter() - t1})

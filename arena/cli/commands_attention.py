@@ -98,7 +98,7 @@ def prune(
     from arena.errors import ArenaError, suggest
     from arena.prune import METHODS
     from arena.prune_run import prune_run
-    from arena.runner import run_record
+    from arena.record import summary as run_record
     from arena.store import get_run, open_store
 
     if method not in METHODS:

@@ -88,6 +88,7 @@ def run(
     """Train, evaluate, measure and record one run."""
     from pydantic import ValidationError
 
+    from arena.record import json_summary
     from arena.runner import run as do_run
     from arena.spec import RunSpec
 
@@ -117,18 +118,9 @@ def run(
         raise typer.Exit(130) from None
     rec = result.record
     if json_out:
-        print(json.dumps(_json_summary(rec), default=str))
+        print(json.dumps(json_summary(rec), default=str))
     else:
         print_summary(rec)
-
-
-def _json_summary(rec: dict[str, Any]) -> dict[str, Any]:
-    keys = ("run_id", "config_hash", "status", "arch", "task", "split", "params", "flops", "latency_ms", "memory_mb",
-            "state_size", "scores", "metric", "headline_split", "score", "normalized_score", "hardware", "steps",
-            "train_seconds", "source", "plugin", "task_specific")
-    out = {k: rec.get(k) for k in keys}
-    out["slices"] = rec.get("slices")
-    return out
 
 
 def _fmt(v: Any, unit: str = "") -> str:
@@ -255,15 +247,14 @@ def show(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show one recorded run with its scores, costs and provenance."""
-    from arena.runner import reproduce_command, run_record
+    from arena.record import full_summary
     from arena.store import get_run, open_store
 
     engine = open_store(db, readonly=True)
     r = get_run(engine, run_id)
     if r is None:
         raise ArenaError(f"no run {run_id} in {engine.url.render_as_string(hide_password=True)}")
-    rec = run_record(r)
-    rec["reproduce"] = reproduce_command(rec) if rec.get("config") else None
+    rec = full_summary(r)
     if json_out:
         print(json.dumps(rec, default=str))
         return

@@ -76,27 +76,8 @@ def _print_extremes(name: str, key: str, groups: dict[str, dict[str, float]]) ->
 
 def _save(run_id: int, db: str | None, results: dict[str, dict[str, Any]], limit: int | None) -> None:
     """Replace the metrics of the evaluated splits in the run record, noting the limit in ``extra.lm_eval``."""
-    from sqlalchemy.orm import Session
+    from arena.record import flatten_metrics
+    from arena.store import open_store, repo
 
-    from arena.store import Metric, Run, open_store
-
-    engine = open_store(db)
-    with Session(engine) as s, s.begin():
-        run = s.get(Run, run_id)
-        if run is None:
-            raise ArenaError(f"no run {run_id}")
-        run.metrics[:] = [m for m in run.metrics if m.split not in results]
-        for split, r in results.items():
-            n = int(r["metrics"].get("n", 0)) or None
-            for name, value in r["metrics"].items():
-                if name != "n" and value is not None:
-                    run.metrics.append(Metric(split=split, name=name, value=float(value), n=n))
-            for key, groups in r.get("slices", {}).items():
-                for val, ms in groups.items():
-                    for name, value in ms.items():
-                        if name != "n" and value is not None:
-                            run.metrics.append(Metric(split=split, name=name, value=float(value), slice_key=key,
-                                                      slice_value=str(val), n=int(ms.get("n", 0)) or None))
-        extra = dict(run.extra or {})
-        extra["lm_eval"] = dict(extra.get("lm_eval") or {}) | {split: {"limit": limit} for split in results}
-        run.extra = extra
+    repo.replace_metrics(open_store(db), run_id, list(results), flatten_metrics(results, drop_none=True),
+                         {"lm_eval": {split: {"limit": limit} for split in results}}, merge=True)

@@ -103,13 +103,26 @@ def heartbeat(engine: Engine, run_id: int, **fields: Any) -> None:
         heartbeat_at=utcnow(), **fields)), "update the run's heartbeat", attempts=1)
 
 
-def complete_run(engine: Engine, run_id: int, fields: dict[str, Any], metrics: list[dict[str, Any]],
-                 provenance: dict[str, Any], *, resume: bool = False) -> None:
+def _parts(record: Any, metrics: list[dict[str, Any]] | None, provenance: dict[str, Any] | None
+           ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """(columns, metric rows, provenance) of a :class:`arena.record.RunRecord`, or of the three given apart."""
+    if hasattr(record, "columns"):
+        return record.columns(), list(record.metrics), dict(record.provenance)
+    return dict(record), list(metrics or []), dict(provenance or {})
+
+
+def complete_run(engine: Engine, run_id: int, record: Any, metrics: list[dict[str, Any]] | None = None,
+                 provenance: dict[str, Any] | None = None, *, resume: bool = False) -> None:
     """One transaction: the run's results, its metrics, its provenance, and status=completed.
+
+    ``record`` is a :class:`arena.record.RunRecord` (or a dict of column values with ``metrics`` and
+    ``provenance`` given apart).
 
     Only a ``running`` row completes, or (``resume=True``, the sweep writer finishing a retried experiment) an
     interrupted/failed one. A row this process owns that a stale-heartbeat check marked interrupted meanwhile is
     reclaimed: its owner never stopped."""
+
+    fields, metrics, provenance = _parts(record, metrics, provenance)
 
     def go(s: Session) -> None:
         now = utcnow()
@@ -297,9 +310,10 @@ def record_many(engine: Engine, runs: list[tuple[dict[str, Any], dict[str, Any]]
 
 
 def replace_metrics(engine: Engine, run_id: int, splits: list[str], metrics: list[dict[str, Any]],
-                    extra: dict[str, Any] | None = None) -> None:
+                    extra: dict[str, Any] | None = None, *, merge: bool = False) -> None:
     """One transaction: drop the run's metrics of ``splits``, add ``metrics``, and merge ``extra`` into the run's
-    extra (results computed after the run finished, e.g. ``arena analyze``)."""
+    extra (results computed after the run finished, e.g. ``arena analyze``, ``arena eval --save``). ``merge``:
+    a dict value of ``extra`` updates the dict already there instead of replacing it."""
 
     def go(s: Session) -> None:
         run = s.get(Run, run_id)
@@ -308,7 +322,9 @@ def replace_metrics(engine: Engine, run_id: int, splits: list[str], metrics: lis
         run.metrics[:] = [m for m in run.metrics if m.split not in splits]
         run.metrics.extend(Metric(**m) for m in metrics)
         if extra:
-            run.extra = dict(run.extra or {}) | extra
+            now = dict(run.extra or {})
+            run.extra = now | ({k: dict(now.get(k) or {}) | v if isinstance(v, dict) else v for k, v in extra.items()}
+                               if merge else extra)
 
     _write(engine, go, "record the run's new metrics")
 

@@ -8,41 +8,10 @@ already recorded is the *same* run, not a new replicate: it is reported and not 
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from arena import __version__
-from arena.measure.hardware import git_commit, hardware, package_versions
-
-
-def flatten_metrics(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """``{split: {"metrics", "slices"}}`` -> metric rows (the shape :func:`arena.store.repo.record_many` takes)."""
-
-    def num(v: Any) -> float | None:
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            return None
-
-    rows = []
-    for split, r in results.items():
-        for name, value in r.get("metrics", {}).items():
-            if name != "n":
-                rows.append({"split": split, "name": name, "value": num(value),
-                             "n": int(r["metrics"].get("n", 0)) or None})
-        for key, groups in r.get("slices", {}).items():
-            for val, ms in groups.items():
-                for name, value in ms.items():
-                    if name != "n":
-                        rows.append({"split": split, "name": name, "value": num(value), "slice_key": key,
-                                     "slice_value": str(val), "n": int(ms.get("n", 0)) or None})
-    return rows
-
-
-def provenance(command: str | None) -> dict[str, Any]:
-    sha, dirty = git_commit()
-    return {"arena_version": __version__, "git_commit": sha, "git_dirty": dirty, "python": sys.version.split()[0],
-            "packages": package_versions(), "command": command}
+from arena.measure.hardware import hardware
+from arena.record import flatten_metrics, provenance  # noqa: F401  (the suite's metric rows and provenance)
 
 
 def hardware_info() -> dict[str, Any]:

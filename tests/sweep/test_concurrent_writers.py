@@ -24,7 +24,7 @@ def real_payload(tmp_path_factory) -> tuple[dict[str, Any], dict[str, Any]]:
     spec = RunSpec(arch="rnn", task="counter-chain", size="tiny", task_config={"depth": 1, "n_train": 16,
                    "n_val": 4, "n_test": 8}, train={"max_steps": 2, "batch_size": 4}, latency={"enabled": False})
     res = prepare(spec)
-    payload = execute(res, None, False, _Silent(), "test")
+    payload = execute(res, None, False, _Silent(), "test").payload()
     return identity(res), payload
 
 
