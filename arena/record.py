@@ -85,6 +85,8 @@ class RunRecord:
     flops_train_total: float | None = None
     flops_counted_per_example: float | None = None
     flops_note: str | None = None
+    flops_status: str | None = None  # submissions only: "verified" | "declared"
+    isolation: str | None = None  # submissions only: how the plugin's workers were sandboxed
     latency_p50_ms: float | None = None
     latency_p90_ms: float | None = None
     latency_batch: int | None = None

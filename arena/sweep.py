@@ -240,8 +240,8 @@ def run_job(job: Job, checkpoint_dir: str | None = None) -> dict[str, Any]:
                              f"{res.config_hash[:12]}): different arena versions or plugins on this worker?")
         ckpt = checkpoint_path(res.config_hash)
         with ownership.claim(ckpt, f"arena sweep ({job.label})"):
-            payload = execute(res, ckpt, ckpt.exists(), _Silent(), f"arena sweep ({job.label})").payload()
-        return {"ok": True, "config_hash": job.config_hash, "identity": identity(res), "payload": payload,
+            rec = execute(res, ckpt, ckpt.exists(), _Silent(), f"arena sweep ({job.label})")
+        return {"ok": True, "config_hash": job.config_hash, "identity": identity(res), "record": rec,
                 "seconds": time.perf_counter() - t0}
     except ownership.BusyError as exc:  # another process runs this experiment: record nothing, report it
         return {"ok": False, "busy": True, "config_hash": job.config_hash, "error": str(exc), "summary": str(exc),
@@ -304,9 +304,9 @@ def _finish_stack(jobs, res, models, states, ckpts, resumed, t0) -> list[dict[st
     for j, r, m, st, ck, was in zip(jobs, res, models, states, ckpts, resumed, strict=True):
         t1 = time.perf_counter()
         try:
-            payload = execute(r, ck, was, _Silent(), f"arena sweep ({j.label})", trained=(m, st)).payload()
-            payload["fields"]["extra"]["stacked_training"] = stacked
-            out.append({"ok": True, "config_hash": j.config_hash, "identity": identity(r), "payload": payload,
+            rec = execute(r, ck, was, _Silent(), f"arena sweep ({j.label})", trained=(m, st))
+            rec.extra["stacked_training"] = stacked
+            out.append({"ok": True, "config_hash": j.config_hash, "identity": identity(r), "record": rec,
                         "seconds": st.seconds + time.perf_counter() - t1})
         except Exception as exc:  # noqa: BLE001 - that job alone fails
             out.append({"ok": False, "config_hash": j.config_hash, "error": "".join(traceback.format_exception(exc)),
@@ -625,17 +625,11 @@ def _record(engine: Any, job: Job, result: dict[str, Any], summary: SweepSummary
         summary.failed += 1
         summary.errors[job.config_hash] = result["summary"]
         return
-    prev = repo.find_resumable(engine, job.config_hash)
-    if result["ok"]:
-        if prev is not None:  # a failed/interrupted row of this experiment: complete it (one row per hash)
-            p = result["payload"]
-            repo.complete_run(engine, prev.id, p["fields"], p["metrics"], p["provenance"], resume=True)
-            run_id = prev.id
-        else:
-            run_id = repo.record_completed(engine, result["identity"], result["payload"])
+    if result["ok"]:  # a failed/interrupted row of this experiment is completed, not duplicated
+        summary.run_ids[job.config_hash] = repo.import_runs(engine, [(result["identity"], result["record"])])[0]
         summary.done += 1
-        summary.run_ids[job.config_hash] = run_id
         return
+    prev = repo.find_resumable(engine, job.config_hash)
     summary.failed += 1
     summary.errors[job.config_hash] = result.get("summary", "failed")
     if prev is not None:  # retried and failed again: the same row records the new error

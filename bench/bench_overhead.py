@@ -54,10 +54,10 @@ def main() -> None:
         payload = execute(res, checkpoint_path(res.config_hash).with_name("bench.pt"), False, _Silent(), None, beat)
         exec_s = time.perf_counter() - t_exec
         t = time.perf_counter()
-        repo.complete_run(engine, run_id, payload["fields"], payload["metrics"], payload["provenance"])
+        repo.complete_run(engine, run_id, payload)
         record += time.perf_counter() - t + beats[0]
     wall = time.perf_counter() - t0
-    ph = payload["fields"]["extra"]["phase_seconds"]
+    ph = payload.extra["phase_seconds"]
     measure = ph["measure"]
     rows = [("prepare (config + task data)", t_prep - t0), ("build + train (incl. checkpoints)", ph["build_and_train"]),
             ("evaluate (all splits, greedy generation)", ph["evaluate"]), ("measure (params, FLOPs, latency, memory)", measure),

@@ -108,6 +108,8 @@ def _parts(record: Any, metrics: list[dict[str, Any]] | None, provenance: dict[s
     """(columns, metric rows, provenance) of a :class:`arena.record.RunRecord`, or of the three given apart."""
     if hasattr(record, "columns"):
         return record.columns(), list(record.metrics), dict(record.provenance)
+    if "fields" in record:  # RunRecord.payload(), e.g. from a worker of another arena version
+        return dict(record["fields"]), list(record["metrics"]), dict(record["provenance"])
     return dict(record), list(metrics or []), dict(provenance or {})
 
 
@@ -139,16 +141,22 @@ def complete_run(engine: Engine, run_id: int, record: Any, metrics: list[dict[st
         if not done:
             raise ArenaError(f"run {run_id} is {run.status} (pid {run.pid} on {run.host}); its status is final, "
                              "so this result is not recorded over it")
-        for k, v in fields.items():
-            setattr(run, k, v)
-        run.metrics.clear()
-        run.metrics.extend(Metric(**m) for m in metrics)
-        if run.provenance is not None:
-            s.delete(run.provenance)
-            s.flush()
-        run.provenance = Provenance(**provenance)
+        _fill(s, run, fields, metrics, provenance)
 
     _write(engine, go, "record the completed run")
+
+
+def _fill(s: Session, run: Run, fields: dict[str, Any], metrics: list[dict[str, Any]],
+          provenance: dict[str, Any]) -> None:
+    """Set a run's result columns and replace its metrics and provenance (inside the caller's transaction)."""
+    for k, v in fields.items():
+        setattr(run, k, v)
+    run.metrics.clear()
+    run.metrics.extend(Metric(**m) for m in metrics)
+    if run.provenance is not None:
+        s.delete(run.provenance)
+        s.flush()
+    run.provenance = Provenance(**provenance)
 
 
 def add_measurement(engine: Engine, run_id: int, name: str, value: dict[str, Any]) -> None:
@@ -285,23 +293,29 @@ def list_runs(engine: Engine, *, task: str | None = None, arch: str | None = Non
         return _blank(list(s.scalars(q)), missing)
 
 
-def record_completed(engine: Engine, ident: dict[str, Any], payload: dict[str, Any]) -> int:
-    """Insert a finished run (identity + ``execute()`` payload) in ONE transaction: the single-writer path of
-    sweeps, where workers compute and only the writer touches the database."""
-    return record_many(engine, [(ident, payload)])[0]
+def import_runs(engine: Engine, runs: list[tuple[dict[str, Any], Any]]) -> list[int]:
+    """Copy in finished runs computed elsewhere (sweep workers, a submission's suite), each an identity (the
+    columns of :func:`create_run`) and a :class:`arena.record.RunRecord`, in ONE transaction: all or none.
 
-
-def record_many(engine: Engine, runs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[int]:
-    """Insert several finished runs in ONE transaction: all of them or none (``arena submit``'s suite)."""
+    A configuration with an interrupted or failed row (an earlier attempt) completes that row instead of adding
+    a second one, so each experiment keeps one row."""
 
     def go(s: Session) -> list[int]:
         ids = []
-        for ident, payload in runs:
-            run = Run(status="completed", host=socket.gethostname(), pid=os.getpid(), finished_at=utcnow(),
-                      heartbeat_at=utcnow(), **ident, **dict(payload["fields"]))
-            run.metrics = [Metric(**m) for m in payload["metrics"]]
-            run.provenance = Provenance(**payload["provenance"])
-            s.add(run)
+        for ident, record in runs:
+            fields, metrics, provenance = _parts(record, None, None)
+            now = utcnow()
+            run = s.scalars(select(Run).where(Run.config_hash == ident["config_hash"],
+                                              Run.status.in_(("interrupted", "failed")))
+                            .order_by(Run.id.desc()).limit(1)).first()
+            if run is None or not _move(s, run.id, "completed", also_from=("interrupted", "failed"), error=None,
+                                        finished_at=now, heartbeat_at=now):
+                run = Run(status="completed", host=socket.gethostname(), pid=os.getpid(), finished_at=now,
+                          heartbeat_at=now, **ident)
+                s.add(run)
+            else:
+                s.refresh(run)
+            _fill(s, run, fields, metrics, provenance)
             s.flush()
             ids.append(run.id)
         return ids

@@ -129,7 +129,7 @@ class Submission:
             raise Rejected(failed[0]["name"], failed[0]["detail"] + more)
         return meta
 
-    def _record(self, result: SubmitResult, items: list[tuple[dict, dict, dict]]) -> None:
+    def _record(self, result: SubmitResult, items: list[tuple[dict, Any, dict]]) -> None:
         from arena.errors import ArenaError
 
         try:
@@ -141,7 +141,7 @@ class Submission:
             return
         fresh = iter(ids)
         for ident, payload, report in items:
-            row = dict(report, seed=ident["seed"], data_seed=payload["fields"]["extra"]["submission"]["data_seed"])
+            row = dict(report, seed=ident["seed"], data_seed=payload.extra["submission"]["data_seed"])
             if ident["config_hash"] in done:
                 result.duplicates.append(dict(row, run_id=done[ident["config_hash"]]))
             else:

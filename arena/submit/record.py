@@ -39,6 +39,6 @@ def write(url: str, runs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[i
 
     engine = open_store(url)
     try:
-        return repo.record_many(engine, runs)
+        return repo.import_runs(engine, runs)
     finally:
         engine.dispose()

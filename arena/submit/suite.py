@@ -285,9 +285,9 @@ class SuiteRunner:
             r.audit["audited_examples"] += tf.audited
             r.audit["max_change"] = max(r.audit["max_change"], tf.max_change)
 
-    def _assemble(self, r: SimpleNamespace, source: dict[str, Any], command: str | None) -> tuple[dict, dict, dict]:
+    def _assemble(self, r: SimpleNamespace, source: dict[str, Any], command: str | None) -> tuple[dict, Any, dict]:
         """The run row, from what the parent measured (the worker's claims only where labelled as declared)."""
-        from arena.runner import normalized
+        from arena.record import RunRecord, normalized
         from arena.submit import record
 
         spec, task, res = r.spec, r.task, r.res
@@ -329,9 +329,8 @@ class SuiteRunner:
                  "size": spec.size, "seed": spec.seed, "config": config, "config_hash": config_hash,
                  "source": "plugin", "plugin_name": source["name"], "plugin_version": source["version"],
                  "plugin_sha256": source["sha256"], "task_specific": False}
-        payload = {"fields": fields, "metrics": record.flatten_metrics(r.results),
-                   "provenance": record.provenance(command)}
-        return ident, payload, {"task": r.task_spec.name, "split": task.split, "metric": task.metric,
+        run = RunRecord(**fields, metrics=record.flatten_metrics(r.results), provenance=record.provenance(command))
+        return ident, run, {"task": r.task_spec.name, "split": task.split, "metric": task.metric,
                                 "score": score_v, "params": r.counted, "config_hash": config_hash}
 
 

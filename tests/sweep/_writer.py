@@ -12,7 +12,7 @@ def write_runs(url: str, ident: dict[str, Any], payload: dict[str, Any], who: in
     try:
         engine = open_store(url)
         for i in range(n):
-            repo.record_completed(engine, dict(ident, config_hash=f"w{who}-r{i:02d}", seed=i), payload)
+            repo.import_runs(engine, [(dict(ident, config_hash=f"w{who}-r{i:02d}", seed=i), payload)])
         q.put((who, "ok"))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         q.put((who, f"{type(exc).__name__}: {exc}"))

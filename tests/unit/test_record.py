@@ -55,3 +55,23 @@ def test_replace_metrics_merges_extra_when_asked(db_url):
     run = get_run(engine, rid)
     assert run.extra["lm_eval"] == {"blimp": {"limit": 5}, "val": {"limit": None}}
     assert [(m.split, m.name, m.value) for m in run.metrics] == [("val", "acc", 0.75)]
+
+
+def test_import_runs_completes_an_earlier_failed_row_and_is_all_or_none(db_url):
+    import pytest
+
+    from arena.errors import StoreError
+
+    engine = open_store(db_url)
+    failed = repo.create_run(engine, **FIELDS)
+    repo.end_run(engine, failed, "failed", "boom")
+    other = dict(FIELDS, config_hash="o" * 64)
+    ids = repo.import_runs(engine, [(FIELDS, RunRecord(score=0.9, provenance=PROV)),
+                                    (other, RunRecord(score=0.1, provenance=PROV))])
+    assert ids[0] == failed and ids[1] != failed
+    assert get_run(engine, failed).status == "completed" and get_run(engine, failed).score == 0.9
+    bad = RunRecord(provenance=PROV, metrics=[{"split": "x", "name": None, "value": 1.0}])  # NOT NULL name
+    with pytest.raises(StoreError):
+        repo.import_runs(engine, [(dict(FIELDS, config_hash="n" * 64), RunRecord(provenance=PROV)),
+                                  (dict(FIELDS, config_hash="m" * 64), bad)])
+    assert repo.find_completed(engine, "n" * 64) is None
