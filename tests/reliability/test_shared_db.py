@@ -25,7 +25,7 @@ ident = dict(arch="rnn", arch_version=1, arch_kind="mixer", arch_family="recurre
              task_version=1, split="depth", size="tiny", seed=seed, config={}, config_hash=f"{seed:064d}")
 payload = {"fields": {"score": 0.5}, "metrics": [{"split": "test", "name": "acc", "value": 0.5}],
            "provenance": {"arena_version": "0", "python": "3", "packages": {}}}
-print(repo.record_completed(engine, ident, payload))
+print(repo.import_runs(engine, [(ident, payload)])[0])
 """
 
 
