@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from arena.errors import StoreError
 from arena.leaderboard import queries
-from arena.store.engine import open_store, resolve_url
+from arena.store.engine import UnreadableDatabaseError, open_store, resolve_url
 
 TTL = "1m"
 
@@ -35,6 +35,10 @@ def engine_or_message() -> Engine | None:
         engine = _engine(url)
         queries.has_runs_table(engine)  # a file that is not a database fails here, not halfway down a page
         return engine
+    except UnreadableDatabaseError as exc:  # corrupted, or written by a newer arena: not "no results yet"
+        st.error(f"Cannot read the database {queries.safe_md(queries.db_label(url))}:")
+        st.code(str(exc), language=None)
+        return None
     except StoreError as exc:
         st.info(f"No results to show yet: {queries.safe_md(exc)}")
         st.markdown("Record a run first, for example:")

@@ -16,6 +16,7 @@ revision this arena does not know means a newer arena wrote the database, and a 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -34,6 +35,10 @@ CONNECT_TIMEOUT_S = 5  # network databases: seconds to wait for a server ($ARENA
 MIGRATE_LOCK_KEY = 0x6172656E61  # pg_advisory_lock key of arena's migrations ("arena")
 _lock = threading.Lock()
 _migrated: set[str] = set()
+
+
+class UnreadableDatabaseError(StoreError):
+    """The database exists but cannot be read: a corrupted file, or a schema from a newer arena."""
 
 
 # called with the path of every SQLite database open_store creates (the CLI prints it: a relative default would
@@ -101,6 +106,8 @@ def open_store(url: str | None = None, *, readonly: bool = False, migrate: bool 
         with engine.connect():
             pass
     except DBAPIError as exc:
+        if _is_corruption(str(getattr(exc, "orig", exc))):
+            raise UnreadableDatabaseError(_corruption_message(engine, str(getattr(exc, "orig", exc)))) from None
         raise StoreError(_connect_failure(parsed, exc)) from None
     check_revision(engine)
     if migrate and not readonly:
@@ -183,7 +190,7 @@ def _translate_error(ctx) -> None:
     exc = ctx.original_exception
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if _is_corruption(msg):
-        raise StoreError(_corruption_message(ctx.engine, msg)) from None
+        raise UnreadableDatabaseError(_corruption_message(ctx.engine, msg)) from None
     if "no such table" in msg.lower() and ctx.engine is not None:
         raise StoreError(f"{ctx.engine.url.render_as_string(hide_password=True)} has no arena tables ({msg}): "
                          "nothing has been recorded there yet, or it is not an arena database") from None
@@ -214,7 +221,7 @@ def check_revision(engine: Engine) -> None:
         raise StoreError(f"cannot read the schema version of "
                          f"{engine.url.render_as_string(hide_password=True)}: {_reason(exc)}") from None
     if current is not None and current not in _known_revisions():
-        raise StoreError(f"this database ({engine.url.render_as_string(hide_password=True)}) was written by a newer "
+        raise UnreadableDatabaseError(f"this database ({engine.url.render_as_string(hide_password=True)}) was written by a newer "
                          f"arena (schema revision {current}; this arena knows up to {_head()}); upgrade arena "
                          "to use it")
 
@@ -228,10 +235,12 @@ def _script():
     return cfg, ScriptDirectory.from_config(cfg)
 
 
-def _known_revisions() -> set[str]:
-    return {r.revision for r in _script()[1].walk_revisions()}
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(r.revision for r in _script()[1].walk_revisions())
 
 
+@functools.cache
 def _head() -> str:
     return _script()[1].get_current_head()
 
