@@ -220,7 +220,8 @@ def cpu_table(rows: list[dict[str, Any]]) -> str:
 
 
 # -- plot ---------------------------------------------------------------------------------------------------------
-def plot(rows: list[dict[str, Any]], task: str, path: Path) -> None:
+def plot(rows: list[dict[str, Any]], task: str, path: Path, legacy: list[dict[str, Any]] = ()) -> None:
+    """One panel per split; ``legacy``: rows of an earlier CSV (same column names) drawn as hollow crosses."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -243,13 +244,24 @@ def plot(rows: list[dict[str, Any]], task: str, path: Path) -> None:
             if not pts:
                 continue
             xs, ys = [p for p, _, _ in pts], [y for _, y, _ in pts]
-            ax.plot(xs, ys, style, markersize=14 if family == "state-machine" else 6, label=family, zorder=3)
+            size = 14 if family == "state-machine" else 6
+            (line,) = ax.plot(xs, ys, style, markersize=size, label=family, zorder=3)
+            for x, y, r in pts:  # hollow: the in-distribution validation did not reach the target on every seed
+                if not all(bool(q["converged"]) for q in _chosen(rows, r["model"], task, split)):
+                    ax.plot([x], [y], style[0], markersize=size, color=line.get_color(), markerfacecolor="white",
+                            zorder=4)
             if family == "state-machine":
                 r = pts[0][2]
                 ax.annotate(f"+ hand-written prior:\n{r['prior_skeleton_gzip_bytes']} B gzip skeleton,\n"
                             f"{r['prior_skeleton_lines']} lines; {r['prior_learned_bits']} bits learned",
                             (xs[0], ys[0]), textcoords="offset points", xytext=(12, -42 if ys[0] > 50 else 12),
                             fontsize=7)
+        for r in legacy:  # earlier, unconverged runs kept in their own CSV (e.g. the 6.5M Transformer at 400 steps)
+            if r["task"] == task and r["split"] == split:
+                ax.plot([int(r["params_total"])], [100 * float(r["test_exact_match"])], "X", markersize=8,
+                        color="black", markerfacecolor="white", zorder=4,
+                        label=f"{r['model']}, {r['steps']} steps, val {100 * float(r['val_exact_match']):.0f} %"
+                        + (f", first {r['max_eval_examples']} test ex." if r.get("max_eval_examples") else ""))
         ax.set_xscale("log")
         ax.set_xlim(50, 3e7)
         ax.set_title(f"{task} / {split}")
@@ -257,9 +269,12 @@ def plot(rows: list[dict[str, Any]], task: str, path: Path) -> None:
         ax.set_ylim(-3, 103)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test exact match (%)")
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize=8, loc="center left")
-    fig.tight_layout()
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="center left")
+    fig.text(0.01, 0.01, "filled: val exact match >= 99 % on every seed (converged in distribution); hollow: not; "
+             "grey dots: single seeds", fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -272,16 +287,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "headline.md")
     ap.add_argument("--plot-dir", type=Path, default=ROOT / "results")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--legacy-csv", type=Path, nargs="*", default=[ROOT / "results" / "headline_transformer_400steps.csv"],
+                    help="earlier runs' CSVs drawn on the plot as hollow crosses (not in the tables)")
     args = ap.parse_args(argv)
     rows = load(args.db)
     select(rows)
     write_csv(rows, args.out)
     if args.doc.exists():
         render(rows, args.doc)
+    legacy = [r for p in args.legacy_csv if p.exists() for r in csv.DictReader(p.open())]
     if not args.no_plot:
         for task in TASKS:
             if any(r["task"] == task for r in rows):
-                plot(rows, task, args.plot_dir / f"headline_{task}_params.png")
+                plot(rows, task, args.plot_dir / f"headline_{task}_params.png", legacy)
     print(json.dumps({"runs": len(rows), "csv": str(args.out), "doc": str(args.doc)}))
     return 0
 
