@@ -8,7 +8,6 @@ checkpoint.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 import traceback
@@ -35,7 +34,7 @@ from arena.spec import Resolved, RunSpec, apply_overrides, resolve
 from arena.store import repo
 from arena.store.engine import open_store, resolve_url
 from arena.train import TrainState, fit_custom, train
-from arena.validation import check_memory
+from arena.validation import check_memory, env_dir
 
 
 class Progress(Protocol):
@@ -69,7 +68,8 @@ def headline_split(task: Any) -> str:
 
 
 def checkpoint_dir() -> Path:
-    return Path(os.environ.get("ARENA_CHECKPOINT_DIR", "results/checkpoints"))
+    """$ARENA_CHECKPOINT_DIR (default results/checkpoints); a path that is a file is an ArenaError naming it."""
+    return env_dir("ARENA_CHECKPOINT_DIR", "results/checkpoints")
 
 
 def prepare(spec: RunSpec, overrides: list[str] | None = None, extra_hash: str = "") -> Resolved:
@@ -79,6 +79,7 @@ def prepare(spec: RunSpec, overrides: list[str] | None = None, extra_hash: str =
         spec = apply_overrides(spec, overrides, arch, task_spec)
     res = resolve(spec, arch, task_spec, extra_hash=extra_hash)
     check_memory(res)  # before any model is built or any row written
+    checkpoint_dir()  # likewise: the environment's checkpoint folder is usable
     return res
 
 

@@ -83,6 +83,8 @@ CASES = [
     ("sweep-nan-lr", ["sweep", "{dir}/nan_lr.yaml"], 2, "lrs"),
     ("sweep-bool-train", ["sweep", "{dir}/bool_train.yaml"], 2, "batch_size"),
     ("env-max-runs-bad", ["sweep", "{dir}/six.yaml", "--dry-run"], 2, "ARENA_MAX_RUNS"),
+    ("env-checkpoint-dir-is-file", RUN, 2, "ARENA_CHECKPOINT_DIR names {dir}/a_file, which is not a folder"),
+    ("env-memory-flag-bad", RUN, 2, "ARENA_SKIP_MEMORY_CHECK must be one of"),
     # files
     ("sweep-binary", ["sweep", "{dir}/binary.yaml"], 2, "binary.yaml is a binary file"),
     ("sweep-not-utf8", ["sweep", "{dir}/latin1.yaml"], 2, "latin1.yaml is not UTF-8"),
@@ -128,8 +130,10 @@ def test_input_class(case, tmp_path, monkeypatch, capsys):
         argv += ["--out", str(tmp_path / "succ")]
     monkeypatch.setattr(sys, "argv", ["arena", *argv])
     monkeypatch.setenv("ARENA_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
-    if name == "env-max-runs-bad":
-        monkeypatch.setenv("ARENA_MAX_RUNS", "lots")
+    env = {"env-max-runs-bad": ("ARENA_MAX_RUNS", "lots"), "env-memory-flag-bad": ("ARENA_SKIP_MEMORY_CHECK", "maybe"),
+           "env-checkpoint-dir-is-file": ("ARENA_CHECKPOINT_DIR", "{dir}/a_file")}
+    if name in env:
+        monkeypatch.setenv(env[name][0], env[name][1].format(**ctx))
     from arena.cli.app import main
 
     with pytest.raises(SystemExit) as exc:
