@@ -28,7 +28,7 @@ import pandas as pd
 from sqlalchemy import String, Text, cast, func, inspect, literal, select, type_coerce
 from sqlalchemy.engine import Engine
 
-from arena import paper
+from arena import columns, paper
 from arena.errors import ArenaError
 from arena.paper import latex_escape, md_escape  # noqa: F401  (re-exported)
 from arena.store.models import Run
@@ -40,24 +40,20 @@ SUFFIX_FORMAT = {".csv": "csv", ".md": "md", ".markdown": "md", ".tex": "latex",
                  ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 GROUP_KEYS = ["arch", "arch_version", "task", "task_version", "split", "size", "variant", "max_steps", "source",
               "plugin_name", "plugin_version", "plugin_sha256", "derived"]
-# cost axis -> (cost column, ratio column, pareto column, unit divisor, human label)
-COST_AXES: dict[str, tuple[str, str, str, float, str]] = {
-    "params": ("params_total", "norm_per_mparam", "pareto_params", 1e6, "parameters"),
-    "flops": ("flops_per_example", "norm_per_gflop", "pareto_flops", 1e9, "forward FLOPs per example"),
-    "latency": ("latency_p50_ms", "norm_per_ms", "pareto_latency", 1.0, "latency p50 (ms, batch 1)"),
-}
+# cost axis -> (cost column, ratio column, pareto column, unit divisor, human label), from arena.columns
+COST_AXES: dict[str, tuple[str, str, str, float, str]] = columns.ratio_axes()
 RATIO_COLUMNS = [v[1] for v in COST_AXES.values()]
 PARETO_COLUMNS = ["pareto"] + [v[2] for v in COST_AXES.values()]
 
+# identity and context columns, then every declared score and cost column (arena.columns)
 _RUN_COLUMNS = [
     Run.id, Run.arch, Run.arch_version, Run.arch_family, Run.task, Run.task_version, Run.split, Run.size, Run.seed,
-    Run.status, Run.created_at, Run.finished_at, Run.params_total, Run.params_active,
-    Run.params_non_embedding, Run.state_size, Run.flops_forward_per_example, Run.flops_counted_per_example,
-    Run.flops_note, Run.latency_p50_ms, Run.memory_mb, Run.metric, Run.headline_split, Run.score,
-    Run.normalized_score, Run.chance, Run.higher_is_better, Run.source, Run.plugin_name, Run.plugin_version,
-    Run.plugin_sha256, Run.task_specific, Run.error, Run.flops_status, Run.isolation, Run.parent_run_id,
-    Run.derived_method, Run.heads_kept, Run.finetune_steps,
+    Run.status, Run.created_at, Run.finished_at, Run.flops_note, Run.metric, Run.headline_split, Run.chance,
+    Run.higher_is_better, Run.source, Run.plugin_name, Run.plugin_version, Run.plugin_sha256, Run.task_specific,
+    Run.error, Run.flops_status, Run.isolation, Run.parent_run_id, Run.derived_method, Run.heads_kept,
+    Run.finetune_steps, *[getattr(Run, c.name) for c in columns.COLUMNS],
 ]
+_NUMERIC = [c.name for c in columns.COLUMNS if c.sql != "text"] + ["chance"]
 # the few config/hardware fields the board needs, extracted by the database as one small JSON array per run, so
 # Python decodes each distinct array once instead of every run's whole config
 _SPEC_PATHS = ("train", "arch_config", "task_config", "d_model", "n_layers", "params", "size")
@@ -216,9 +212,7 @@ def load_runs(engine: Engine, *, task: str | None = None, split: str | None = No
     df["derived"] = derived_labels(df)
     for col in ("created_at", "finished_at"):
         df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
-    num = ["params_total", "params_active", "params_non_embedding", "state_size", "flops_forward_per_example",
-           "flops_counted_per_example", "latency_p50_ms", "memory_mb", "score", "normalized_score", "chance"]
-    df[num] = df[num].astype("float64")
+    df[_NUMERIC] = df[_NUMERIC].astype("float64")
     return df[RUN_FRAME_COLUMNS]
 
 
@@ -272,16 +266,9 @@ def aggregate(runs: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
                            UNEXPLAINED_FLOPS, regex=False),
                        _declared=runs["flops_status"].astype(object).eq("declared"))
     g = work.groupby(GROUP_KEYS, sort=False, dropna=False)
+    declared = {board: (c.name, how) for c in columns.COLUMNS for board, how, _ in c.board_columns()}
     out = g.agg(
-        chance=("chance", "mean"), n=("_ok", "sum"), n_runs=("id", "size"),
-        score_mean=("score", "mean"), score_std=("score", "std"),
-        normalized_mean=("normalized_score", "mean"), normalized_std=("normalized_score", "std"),
-        params_total=("params_total", "mean"), params_active=("params_active", "mean"),
-        params_non_embedding=("params_non_embedding", "mean"), state_size=("state_size", "mean"),
-        flops_per_example=("flops_forward_per_example", "mean"),
-        flops_counted_per_example=("flops_counted_per_example", "mean"),
-        latency_p50_ms=("latency_p50_ms", "median"), latency_min_ms=("latency_p50_ms", "min"),
-        latency_max_ms=("latency_p50_ms", "max"), memory_mb=("memory_mb", "mean"),
+        chance=("chance", "mean"), n=("_ok", "sum"), n_runs=("id", "size"), **declared,
         task_specific=("task_specific", "max"), flops_unverified=("_flops_unverified", "max"),
         _declared=("_declared", "max"),
         last_finished=("finished_at", "max"), lr=("lr", "first"),
@@ -313,10 +300,8 @@ def aggregate(runs: pd.DataFrame, gate: float = DEFAULT_GATE) -> pd.DataFrame:
 
 def leaderboard_columns() -> list[str]:
     return ["arch", "arch_version", "arch_family", "task", "task_version", "split", "size", "variant", "derived",
-            "max_steps", "metric", "headline_split", "chance", "n", "n_failed", "seeds", "score_mean", "score_std",
-            "normalized_mean", "normalized_std", "params_total", "params_active", "params_non_embedding",
-            "state_size", "flops_per_example", "flops_counted_per_example", "latency_p50_ms", "latency_min_ms",
-            "latency_max_ms", "memory_mb", *RATIO_COLUMNS, *PARETO_COLUMNS, "hardware", "source", "plugin_name",
+            "max_steps", "metric", "headline_split", "chance", "n", "n_failed", "seeds",
+            *[board for c in columns.COLUMNS for board, _, _ in c.board_columns()], *RATIO_COLUMNS, *PARETO_COLUMNS, "hardware", "source", "plugin_name",
             "plugin_version", "plugin_sha256", "flops_status", "isolation", "task_specific", "flops_unverified",
             "higher_is_better", "lr",
             "run_ids", "last_finished"]
@@ -457,15 +442,7 @@ def run_records(engine: Engine, run_ids: Iterable[int], chunk: int = 500) -> dic
 
 
 UNITS = {
-    "chance": "the task metric", "score_mean": "the task metric (column metric, on headline_split)",
-    "score_std": "the task metric", "normalized_mean": "fraction of the way from chance (0) to perfect (1)",
-    "normalized_std": "fraction", "params_total": "parameters", "params_active": "parameters per token",
-    "params_non_embedding": "parameters", "state_size": "floats carried between generation steps",
-    "flops_per_example": "FLOPs (2 x multiply-adds), analytic forward pass of one example",
-    "flops_counted_per_example": "FLOPs counted by torch FlopCounterMode (matmul/attention only)",
-    "latency_p50_ms": "ms, median over seeds of each run's p50 forward latency at batch 1",
-    "latency_min_ms": "ms, fastest seed's p50", "latency_max_ms": "ms, slowest seed's p50",
-    "memory_mb": "MiB, peak resident memory of the run (CPU) or peak allocated (CUDA)",
+    "chance": "the task metric", **columns.board_units(),
     "norm_per_mparam": "normalized score per million parameters", "norm_per_gflop": "normalized score per GFLOP",
     "norm_per_ms": "normalized score per ms", "lr": "peak learning rate", "max_steps": "optimizer steps",
 }

@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from arena.columns import COLUMNS
+
 _PAYLOAD_ONLY = ("metrics", "provenance")
 
 
@@ -147,7 +149,19 @@ class RunRecord:
 
 def summary(run: Any) -> dict[str, Any]:
     """The JSON shape of a stored run (``arena run --json`` and ``arena show --json``), from an ORM ``Run`` or
-    any object with its attributes, ``metrics`` and ``provenance``."""
+    any object with its attributes, ``metrics`` and ``provenance``; a declared column (:mod:`arena.columns`)
+    without a place below goes to its ``summary`` path."""
+    rec = _summary(run)
+    for c in COLUMNS:
+        *parents, leaf = c.summary_path
+        node = rec
+        for key in parents:
+            node = node.setdefault(key, {})
+        node.setdefault(leaf, getattr(run, c.name, None))
+    return rec
+
+
+def _summary(run: Any) -> dict[str, Any]:
     scores: dict[str, dict[str, float]] = {}
     slices: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     for m in run.metrics:

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 
+from arena.columns import COSTS
 from arena.export import (
     COST_AXES,
     DEFAULT_GATE,
@@ -207,8 +208,7 @@ def board_view(frame: pd.DataFrame, gate: float, rank_by: str = "params",
 
 
 RATIO_COLS = [v[1] for v in COST_AXES.values()]
-COST_COLS = ["params_total", "flops_per_example", "latency_p50_ms", "memory_mb", "params_active",
-             "params_non_embedding", "state_size", "flops_counted_per_example"]
+COST_COLS = [c.board_name for c in COSTS]
 MUTED = "color: #8a8f98"
 
 

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from arena.cli.app import app
+from arena.columns import COLUMNS, COSTS, SCORES
 from arena.errors import ArenaError
 from arena.printing import cell, lit
 from arena.validation import MAX_RUN_ID
@@ -153,6 +154,12 @@ def print_summary(rec: dict[str, Any]) -> None:
     row("latency", f"p50 {_fmt(lat['p50'], ' ms')}, p90 {_fmt(lat['p90'], ' ms')} (batch 1); "
                          f"{_fmt(lat['throughput_per_s'])} ex/s at batch {_fmt(lat['batch'])}, {lat['threads']} threads")
     row("memory", _fmt(rec["memory_mb"], " MB peak RSS"))
+    for c in COLUMNS:  # declared columns without a hand-made row above
+        if c.show:
+            value: Any = rec
+            for key in c.summary_path:
+                value = (value or {}).get(key)
+            row(c.label, _fmt(value) + f"  ({c.unit})")
     row("training", f"{rec['steps']} steps in {_fmt(rec['train_seconds'], ' s')}")
     for split, ms in rec["scores"].items():
         row(f"score {split}", ", ".join(f"{k} {v:.4f}" for k, v in ms.items() if v is not None))
@@ -213,10 +220,12 @@ def list_(
     elif what == "runs":
         from arena.store import list_runs, open_store
 
+        listed = [c for c in COSTS + SCORES if c.list_key]
         engine = open_store(db, readonly=True)
         for r in list_runs(engine, limit=limit):
             rows.append({"run_id": r.id, "status": r.status, "arch": r.arch, "task": r.task, "split": r.split,
-                         "size": r.size, "seed": r.seed, "params": r.params_total, "score": r.score,
+                         "size": r.size, "seed": r.seed,
+                         **{c.list_key: getattr(r, c.name) for c in listed if c.list_key},
                          "metric": r.metric, "created_at": r.created_at.isoformat() if r.created_at else None})
     else:
         raise ArenaError(f"unknown list target {what!r}{suggest(what, ['archs', 'tasks', 'runs'])}")

@@ -99,6 +99,20 @@ class Run(Base):
                                                          uselist=False)
 
 
+def _add_declared_columns() -> None:
+    """Cost/score columns declared in :mod:`arena.columns` that the class above does not spell out (new ones
+    only need their declaration and a migration)."""
+    from arena.columns import COLUMNS
+
+    types = {"float": Float, "int": BigInteger, "text": Text}
+    for c in COLUMNS:
+        if c.name not in Run.__table__.c:
+            setattr(Run, c.name, mapped_column(c.name, types[c.sql], nullable=True))
+
+
+_add_declared_columns()
+
+
 class Metric(Base):
     __tablename__ = "metrics"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from arena.columns import COLUMNS
 from arena.export import COST_AXES, render
 from arena.leaderboard import queries, ui
 from arena.paper import short_variant
@@ -40,9 +41,11 @@ chance = "" if pd.isna(head["chance"]) else f", chance {float(head['chance']):g}
 st.subheader(f"{task} · {split}", anchor=False)
 DEFAULT = ["rank", "arch", "size", "score_text", "norm_per_mparam", "norm_per_gflop", "norm_per_ms", "variant_short",
            "badges", "n", "params_total", "flops_per_example", "latency_p50_ms", "latency_range", "memory_mb", "run"]
-OPTIONAL = {"normalized_mean": "norm. score", "normalized_std": "norm. ± std", "hardware": "hardware", "max_steps": "steps", "lr": "learning rate", "params_active": "active params",
-            "params_non_embedding": "non-embedding params", "state_size": "state size",
-            "flops_counted_per_example": "FLOP counter", "seeds": "seeds", "run_ids": "run ids",
+# every declared cost/score column not shown by default can be added (arena.columns gives its label)
+DECLARED = {b: c.label for c in COLUMNS for b, _, _ in c.board_columns()[:1] if b not in DEFAULT}
+OPTIONAL = {"normalized_mean": "norm. score", "normalized_std": "norm. ± std", "hardware": "hardware",
+            "max_steps": "steps", "lr": "learning rate", **{k: v for k, v in DECLARED.items() if k != "score_mean"},
+            "seeds": "seeds", "run_ids": "run ids",
             "plugin_name": "plugin", "plugin_version": "plugin version", "arch_version": "arch version",
             "task_version": "task version", "pareto_params": "Pareto (params)", "pareto_flops": "Pareto (FLOPs)",
             "pareto_latency": "Pareto (latency)", "combined": "combined score", "variant": "variant (full)"}
