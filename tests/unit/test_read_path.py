@@ -1,0 +1,44 @@
+"""The read path imports no torch: export, ``arena list runs``, ``arena show --json`` and ``arena export`` work in
+a process where torch was never imported (a leaderboard host or CI job need not install it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+SCRIPT = r"""
+import json, sys
+from leaderboard.synthetic import seed_database
+url = sys.argv[1]
+seed_database(url, n_runs=6).dispose()
+import arena.export, arena.record, arena.columns, arena.cli  # noqa: E401
+from typer.testing import CliRunner
+from arena.cli.app import app
+out = {}
+for args in (["list", "runs", "--db", url, "--json"], ["show", "1", "--db", url, "--json"],
+             ["export", "--db", url, "--format", "csv"], ["export", "--db", url, "--format", "json"],
+             ["export", "--db", url, "--format", "md"]):
+    res = CliRunner().invoke(app, args)
+    out[" ".join(args[:2])] = (res.exit_code, res.output)
+print(json.dumps({"torch": "torch" in sys.modules, "out": out}))
+"""
+
+
+def test_read_commands_import_no_torch(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+               ARENA_NO_PLUGINS="1")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, f"sqlite:///{tmp_path / 'r.db'}"], capture_output=True,
+                          text=True, timeout=300, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, (code, output) in got["out"].items():
+        assert code == 0, f"{name}: {output}"
+    shown = json.loads(got["out"]["show 1"][1])
+    assert shown["run_id"] == 1 and shown["reproduce"].startswith("arena run")
+    assert len(json.loads(got["out"]["list runs"][1])) == 6
+    assert got["torch"] is False
