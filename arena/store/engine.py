@@ -7,7 +7,7 @@ database a sweep is filling; it also reads a database file (or folder) the user 
 
 Every database is opened here, so the failure modes get one clear message each: an in-memory SQLite URL is refused
 for recording (nothing would be kept; ``ARENA_ALLOW_MEMORY_DB=1`` allows it), a network server that does not
-answer fails after ``ARENA_DB_CONNECT_TIMEOUT`` seconds (default 5) instead of the driver's minutes, a schema
+answer fails after ``ARENA_DB_CONNECT_TIMEOUT`` seconds (default 4) instead of the driver's minutes, a schema
 revision this arena does not know means a newer arena wrote the database, and a corrupted SQLite file says so with
 ``PRAGMA integrity_check`` advice. Migrations are serialised across processes: a file lock for SQLite, a
 ``pg_advisory_lock`` on PostgreSQL (a fresh database used by several processes at once).
@@ -31,7 +31,7 @@ from arena.store.models import VERSION_TABLE
 
 DEFAULT_URL = "sqlite:///results/arena.db"
 BUSY_TIMEOUT_MS = 30_000
-CONNECT_TIMEOUT_S = 5  # network databases: seconds to wait for a server ($ARENA_DB_CONNECT_TIMEOUT)
+CONNECT_TIMEOUT_S = 4  # network databases: seconds to wait for a server ($ARENA_DB_CONNECT_TIMEOUT)
 MIGRATE_LOCK_KEY = 0x6172656E61  # pg_advisory_lock key of arena's migrations ("arena")
 _lock = threading.Lock()
 _migrated: set[str] = set()

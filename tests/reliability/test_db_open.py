@@ -68,7 +68,7 @@ def test_unreachable_server_fails_fast_with_a_clear_message(monkeypatch):
     msg = str(info.value)
     assert "cannot reach the database server at 127.0.0.1" in msg and "ARENA_DB_CONNECT_TIMEOUT" in msg
     assert "s3cret" not in msg
-    assert elapsed < 10, elapsed  # the default connect timeout is 5 s
+    assert elapsed < 10, elapsed  # the default connect timeout is 4 s
 
 
 def test_bad_connect_timeout_setting_is_named(monkeypatch):
