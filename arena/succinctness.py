@@ -623,6 +623,8 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
 
     check_config(cfg, max_runs)
     check_out_dir(out_dir)  # before hours of training, not after
+    for arch in cfg.archs:  # the largest probe of each arch: overrides valid and the model fits in memory
+        _job(cfg, arch, max(cfg.depths), _widths(cfg, arch)[-1], 0, cfg.lrs[0], {})
 
     spec = get_task(cfg.task)
     if not {"depth", "iid_depths"} & set(spec.config.model_fields):

@@ -30,7 +30,7 @@ def eval_(
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
     data_dir: str | None = typer.Option(None, "--data-dir", help="data folder (default: the run's data_dir, "
                                                                  "else $ARENA_DATA_DIR, else Hugging Face ids)"),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="sequences per forward pass"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, max=65_536, help="sequences per forward pass"),
     save: bool = typer.Option(False, "--save", help="store the scores in the run record (replacing those splits)"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:

@@ -115,6 +115,9 @@ CASES = [
     ("succ-depths-many", [*SUCC, "--depths", "1-1000"], 2, "--depths"),
     ("succ-grid-cap", [*SUCC, "--seeds", "100", "--depths", "1-60", "--lrs", "1e-3,2e-3,3e-3"], 2, "--max-runs"),
     ("succ-grid-cap-flag", [*SUCC, "--depths", "1-2", "--max-runs", "3"], 2, "limit of 3"),
+    ("succ-top-width-cannot-fit", [*SUCC, "--ladder", "8,65536", "--n-layers", "rnn=1024", "--depths", "1"], 2,
+     "GiB to train"),
+    ("succ-bad-set-for-arch", [*SUCC, "--set", "rnn:arch.cell=[/x]", "--depths", "1"], 2, "cell"),
 ]
 
 
