@@ -106,6 +106,8 @@ COSTS: tuple[Column, ...] = (
            also=(("latency_min_ms", "min", "ms, fastest seed's p50"), ("latency_max_ms", "max", "ms, slowest seed's p50")),
            summary=("latency_ms", "p50"), show=False),
     Column("memory_mb", "mem MiB", "MiB, peak resident memory of the run (CPU) or peak allocated (CUDA)", show=False),
+    Column("load_avg_1m", "load avg", "the machine's 1-minute load average when the latency was timed",
+           higher_is_better=None, summary=("latency_ms", "load_avg_1m")),
 )
 
 COLUMNS: tuple[Column, ...] = SCORES + COSTS

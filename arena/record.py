@@ -93,6 +93,7 @@ class RunRecord:
     latency_p90_ms: float | None = None
     latency_batch: int | None = None
     throughput_per_s: float | None = None
+    load_avg_1m: float | None = None
     threads: int | None = None
     memory_mb: float | None = None
     hardware: dict[str, Any] | None = None
@@ -125,6 +126,7 @@ class RunRecord:
         """From :func:`arena.measure.latency.measure_latency` (``{}`` when latency is switched off)."""
         self.latency_p50_ms, self.latency_p90_ms = lat.get("p50_ms"), lat.get("p90_ms")
         self.latency_batch, self.throughput_per_s = lat.get("batch"), lat.get("throughput_per_s")
+        self.load_avg_1m = lat.get("load_avg_1m")
 
     def set_scores(self, results: dict[str, dict[str, Any]], task: Any, head: str) -> None:
         """From :func:`arena.evaluate.evaluate_task`: the metric rows and the headline (raw and normalized)."""

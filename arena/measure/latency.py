@@ -44,9 +44,14 @@ def measure_latency(model: torch.nn.Module, seq_len: int, batch: int, min_run_ti
 
     t1 = _times(one, min_run_time)
     tb = _times(many, min_run_time)
+    try:  # how busy the machine was while timing: latency compares only on a quiet machine
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        load = None
     return {"p50_ms": float(np.percentile(t1, 50) * 1e3), "p90_ms": float(np.percentile(t1, 90) * 1e3),
             "batch": batch, "throughput_per_s": float(batch / np.median(tb)), "threads": torch.get_num_threads(),
-            "seq_len": seq_len, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+            "seq_len": seq_len, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "load_avg_1m": load}
 
 
 def typical_input(task: Any, head: str) -> tuple[int, list[int] | None]:
