@@ -29,6 +29,7 @@ def test_run_json_then_show(db_url):
         assert rec["flops"][key] > 0
     assert rec["latency_ms"]["p50"] > 0 and rec["latency_ms"]["p90"] >= rec["latency_ms"]["p50"]
     assert rec["latency_ms"]["threads"] >= 1 and rec["memory_mb"] > 0 and rec["state_size"] > 0
+    assert rec["latency_ms"]["load_avg_1m"] >= 0  # a declared column (arena.columns) reaches the JSON summary
     assert set(rec["scores"]) == {"val", "test_iid", "test_ood"}
     assert "exact_match" in rec["scores"]["test_ood"]
     assert set(rec["slices"]["test_ood"]["depth"]) == {"4", "5"}
@@ -38,7 +39,10 @@ def test_run_json_then_show(db_url):
     assert shown["params"] == rec["params"]
     assert shown["reproduce"].startswith("arena run --arch rnn --task scan-depth")
     text_out = arena("show", str(rec["run_id"]), "--db", db_url).stdout
-    assert "params" in text_out and "reproduce" in text_out
+    assert "params" in text_out and "reproduce" in text_out and "load avg" in text_out
+    board = arena("export", "--db", db_url, "--format", "csv").stdout
+    header = next(line for line in board.splitlines() if not line.startswith("#"))
+    assert '"load_avg_1m"' in header.split(",")
 
 
 @pytest.mark.parametrize("args,code,message", [
