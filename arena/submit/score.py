@@ -13,6 +13,7 @@ Each proxy belongs to one worker, started when first asked, so each pass runs in
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -157,4 +158,5 @@ def parent_latency(remote: Remote, tokens: list[int] | tuple[int, ...], batch: i
         tb.append(time.perf_counter() - s)
     return {"p50_ms": float(np.percentile(t1, 50) * 1e3), "p90_ms": float(np.percentile(t1, 90) * 1e3),
             "batch": batch, "throughput_per_s": float(batch / np.median(tb)), "threads": 1, "seq_len": len(tokens),
-            "timed_by": "parent, around the worker's predict (includes the protocol round trip)"}
+            "timed_by": "parent, around the worker's predict (includes the protocol round trip)",
+            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}

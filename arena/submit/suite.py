@@ -307,8 +307,7 @@ class SuiteRunner:
             "flops_forward_per_example": per_token * r.seq_len if per_token else None,
             "flops_train_total": 3.0 * per_token * seen if per_token else None, "flops_counted_per_example": None,
             "flops_note": r.flops_check["note"], "flops_status": r.flops_check["status"], "isolation": self.sb.mode,
-            "latency_p50_ms": r.lat["p50_ms"], "latency_p90_ms": r.lat["p90_ms"], "latency_batch": r.lat["batch"],
-            "throughput_per_s": r.lat["throughput_per_s"], "threads": 1, "memory_mb": r.trainfo["memory_mb"],
+            "threads": 1, "memory_mb": r.trainfo["memory_mb"],
             "train_seconds": r.trainfo["train_seconds"], "metric": task.metric, "headline_split": r.head,
             "score": score_v, "normalized_score": normalized(score_v, task.chance, task.higher_is_better),
             "chance": task.chance, "higher_is_better": task.higher_is_better, "hardware": record.hardware_info(),
@@ -330,6 +329,7 @@ class SuiteRunner:
                  "source": "plugin", "plugin_name": source["name"], "plugin_version": source["version"],
                  "plugin_sha256": source["sha256"], "task_specific": False}
         run = RunRecord(**fields, metrics=record.flatten_metrics(r.results), provenance=record.provenance(command))
+        run.set_latency(r.lat)  # the parent's timing, mapped onto columns as the runner's is
         return ident, run, {"task": r.task_spec.name, "split": task.split, "metric": task.metric,
                                 "score": score_v, "params": r.counted, "config_hash": config_hash}
 

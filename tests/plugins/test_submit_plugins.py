@@ -156,6 +156,7 @@ def test_good_single_file_is_recorded_with_its_provenance(results):
         assert run.plugin_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
         assert run.step == 3 and run.params_total == result.runs[0]["params"] > 0
         assert run.checkpoint_path is None  # it lived in the deleted sandbox folder
+        assert run.latency_p50_ms > 0 and run.latency_batch >= 1 and run.load_avg_1m >= 0  # timed by the parent
         assert s.scalar(select(func.count()).select_from(Metric).where(Metric.run_id == run.id)) > 0
         assert s.get(Provenance, run.id).command == "arena submit good_shift.py"
         sub = run.extra["submission"]
