@@ -2,7 +2,8 @@
 
 The runs are ordinary arena runs made by the sweeps in ``sweeps/headline/`` (``arena sweep ... --db URL``); this
 script only reads them. For every run it writes one CSV row with provenance (run id, config hash, git commit and
-dirty flag, arena version, the reproducing ``arena run`` command, CPU seconds, stop reason) and then:
+dirty flag, arena version, the reproducing ``arena run`` command, CPU seconds, stop reason, the validation curve
+as ``step:val`` pairs) and then:
 
 * selects the learning rate per (model, task, split) on **seed 0's validation exact match** (ties: fewer steps);
   seeds 1-2 are run at that learning rate only. Test scores are never used to choose anything;
@@ -33,10 +34,10 @@ SPLITS = ("simple", "length", "addprim_jump")
 TASKS = ("scan", "scan-shift")
 FIELDS = ["model", "arch", "task", "split", "seed", "lr", "lr_selected", "d_model", "n_layers", "params_total",
           "prior_skeleton_lines", "prior_skeleton_gzip_bytes", "prior_learned_bits", "max_steps", "steps",
-          "stop_reason", "early_stop", "patience", "val_exact_match", "test_exact_match", "n_test", "converged",
+          "stop_reason", "early_stop", "patience", "val_exact_match", "test_exact_match", "n_test", "converged", "val_curve",
           "train_seconds", "cpu_seconds", "latency_p50_ms", "flops_forward_per_token", "run_id", "config_hash",
           "status", "git_commit", "git_dirty", "arena_version", "hardware", "finished_at", "sweep_command",
-          "reproduce"]
+          "reproduce", "earlier"]
 CONVERGED = 0.99  # the protocol's in-distribution target (validation exact match)
 
 
@@ -80,7 +81,8 @@ def to_row(rec: dict[str, Any], n_test: int | None = None) -> dict[str, Any]:
                         extra.get("stop_reason") or "budget"),
         "early_stop": "" if custom else train.get("early_stop"), "patience": "" if custom else train.get("patience"),
         "val_exact_match": val, "test_exact_match": test, "n_test": n_test,
-        "converged": val is not None and val >= CONVERGED, "train_seconds": round(rec["train_seconds"] or 0, 1),
+        "converged": val is not None and val >= CONVERGED,
+        "val_curve": " ".join(f"{p['step']}:{p['val']:.3f}" for p in extra.get("curve") or [] if "val" in p), "train_seconds": round(rec["train_seconds"] or 0, 1),
         "cpu_seconds": round(extra["cpu_seconds"], 1) if extra.get("cpu_seconds") is not None else "",
         "latency_p50_ms": rec["latency_ms"]["p50"], "flops_forward_per_token": rec["flops"]["forward_per_token"],
         "run_id": rec["run_id"], "config_hash": rec["config_hash"], "status": rec["status"],
@@ -107,12 +109,60 @@ def load(db: str) -> list[dict[str, Any]]:
                                        str(r["lr"])))
 
 
+EARLIER = ("results/headline.csv:state-machine", "results/headline.csv:rnn-lm", "results/headline_transformer_400steps.csv")
+
+
+def earlier_rows(spec: str) -> list[dict[str, Any]]:
+    """Rows of an earlier run CSV (the format the previous ``headline.py`` wrote; its databases were not kept) in
+    this script's columns, marked ``earlier``. ``PATH[:ARCH]`` keeps only that architecture's selected rows."""
+    path, _, arch = spec.partition(":")
+    full = Path(path) if Path(path).is_absolute() else ROOT / path
+    if not full.exists():
+        return []
+    out = []
+    for r in csv.DictReader(full.open()):
+        if (arch and r["arch"] != arch) or r["task"] not in TASKS or r["split"] not in SPLITS \
+                or r.get("selected", "True") != "True":
+            continue
+        sm = r["arch"] == "state-machine"
+        val = float(r["val_exact_match"]) if r["val_exact_match"] else None
+        out.append({
+            "model": f"{'state-machine (LexSM-164)' if sm else r['model']} †", "earlier": path, "arch": r["arch"],
+            "task": r["task"], "split": r["split"], "seed": int(r["seed"]), "lr": r["lr"], "d_model": "",
+            "n_layers": "", "params_total": int(r["params_total"]),
+            "prior_skeleton_lines": r.get("skeleton_lines", ""), "prior_skeleton_gzip_bytes": r.get("skeleton_gzip_bytes", ""),
+            "prior_learned_bits": _learned_bits() if sm else "", "max_steps": r["max_steps"], "steps": r["steps"],
+            "stop_reason": ("train_em_1.0" if int(r["steps"]) < int(r["max_steps"]) else "budget") if sm else "budget",
+            "early_stop": "", "patience": "", "val_exact_match": val, "test_exact_match": float(r["test_exact_match"]),
+            "n_test": r["max_eval_examples"] or "all", "converged": val is not None and val >= CONVERGED,
+            "val_curve": "", "train_seconds": r["train_seconds"], "cpu_seconds": "",
+            "latency_p50_ms": r["latency_p50_ms"], "flops_forward_per_token": r["flops_forward_per_token"],
+            "run_id": r["run_id"], "config_hash": "", "status": r["status"], "git_commit": r["git_commit"],
+            "git_dirty": r["git_dirty"], "arena_version": r["arena_version"], "hardware": r.get("host", ""),
+            "finished_at": r["timestamp"], "sweep_command": r["command"], "reproduce": ""})
+    return out
+
+
+def _learned_bits() -> float:
+    """The SCAN skeleton's lexicon choices in bits (rows x log2(roles x args) + log2(templates))."""
+    import math
+
+    from arena.architectures.state_machine import SKELETONS
+
+    rows, roles, args, templates, _ = SKELETONS["scan"]
+    return round(rows * math.log2(roles * args) + math.log2(templates), 1)
+
+
 def select(rows: list[dict[str, Any]]) -> None:
     """Mark ``lr_selected``: per (model, task, split), the LR of seed 0's best validation exact match."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[(r["model"], r["task"], r["split"])].append(r)
     for grp in groups.values():
+        if grp[0].get("earlier"):  # already the selected runs of that earlier protocol
+            for r in grp:
+                r["lr_selected"] = True
+            continue
         seed0 = [r for r in grp if int(r["seed"]) == 0] or grp
         best = max(seed0, key=lambda r: (float(r["val_exact_match"] or 0), -int(r["steps"])))
         for r in grp:
@@ -206,9 +256,11 @@ def render(rows: list[dict[str, Any]], doc: Path) -> None:
 
 
 def cpu_table(rows: list[dict[str, Any]]) -> str:
-    """CPU hours per model (process CPU time of every run in the database, chosen LR or not)."""
+    """CPU hours per model (process CPU time of every run in the database, chosen LR or not; not earlier rows)."""
     per: dict[str, list[float]] = defaultdict(list)
     for r in rows:
+        if r.get("earlier"):  # not run from this database (and timed in wall seconds)
+            continue
         sec = r["cpu_seconds"] if r["cpu_seconds"] not in ("", None) else r["train_seconds"]
         per[r["model"]].append(float(sec))
     lines = ["| model | runs | CPU hours |", "|---|---:|---:|"]
@@ -220,8 +272,8 @@ def cpu_table(rows: list[dict[str, Any]]) -> str:
 
 
 # -- plot ---------------------------------------------------------------------------------------------------------
-def plot(rows: list[dict[str, Any]], task: str, path: Path, legacy: list[dict[str, Any]] = ()) -> None:
-    """One panel per split; ``legacy``: rows of an earlier CSV (same column names) drawn as hollow crosses."""
+def plot(rows: list[dict[str, Any]], task: str, path: Path) -> None:
+    """One panel per split; earlier gradient-trained runs (``earlier`` set) are hollow crosses."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,7 +284,7 @@ def plot(rows: list[dict[str, Any]], task: str, path: Path, legacy: list[dict[st
         for family, style in (("transformer", "o-"), ("lstm", "s"), ("state-machine", "*")):
             pts = []
             for m in models_of(rows, task):
-                if not m.startswith(family):
+                if not m.startswith(family) or (m.endswith("†") and family != "state-machine"):
                     continue
                 runs = _chosen(rows, m, task, split)
                 if not runs:
@@ -245,7 +297,8 @@ def plot(rows: list[dict[str, Any]], task: str, path: Path, legacy: list[dict[st
                 continue
             xs, ys = [p for p, _, _ in pts], [y for _, y, _ in pts]
             size = 14 if family == "state-machine" else 6
-            (line,) = ax.plot(xs, ys, style, markersize=size, label=family, zorder=3)
+            color = {"transformer": "C0", "lstm": "C2", "state-machine": "C1"}[family]
+            (line,) = ax.plot(xs, ys, style, markersize=size, label=family, color=color, zorder=3)
             for x, y, r in pts:  # hollow: the in-distribution validation did not reach the target on every seed
                 if not all(bool(q["converged"]) for q in _chosen(rows, r["model"], task, split)):
                     ax.plot([x], [y], style[0], markersize=size, color=line.get_color(), markerfacecolor="white",
@@ -256,12 +309,17 @@ def plot(rows: list[dict[str, Any]], task: str, path: Path, legacy: list[dict[st
                             f"{r['prior_skeleton_lines']} lines; {r['prior_learned_bits']} bits learned",
                             (xs[0], ys[0]), textcoords="offset points", xytext=(12, -42 if ys[0] > 50 else 12),
                             fontsize=7)
-        for r in legacy:  # earlier, unconverged runs kept in their own CSV (e.g. the 6.5M Transformer at 400 steps)
-            if r["task"] == task and r["split"] == split:
-                ax.plot([int(r["params_total"])], [100 * float(r["test_exact_match"])], "X", markersize=8,
-                        color="black", markerfacecolor="white", zorder=4,
-                        label=f"{r['model']}, {r['steps']} steps, val {100 * float(r['val_exact_match']):.0f} %"
-                        + (f", first {r['max_eval_examples']} test ex." if r.get("max_eval_examples") else ""))
+        earlier: dict[str, list[dict[str, Any]]] = defaultdict(list)  # earlier gradient-trained runs, per model
+        for r in rows:
+            if r.get("earlier") and r["arch"] != "state-machine" and r["task"] == task and r["split"] == split:
+                earlier[r["model"]].append(r)
+        for m, runs in earlier.items():  # hollow, off the lines: e.g. the 6.5M Transformer at 400 steps
+            vals = [100 * float(r["val_exact_match"]) for r in runs]
+            ax.plot([int(runs[0]["params_total"])], [statistics.mean(100 * float(r["test_exact_match"]) for r in runs)],
+                    "X" if runs[0]["arch"] == "transformer" else "s", markersize=8, color="black",
+                    markerfacecolor="white", zorder=4,
+                    label=f"{m}: {runs[0]['steps']} steps, val "
+                    + (f"{min(vals):.0f}–{max(vals):.0f} %" if len(vals) > 1 else f"{vals[0]:.0f} %"))
         ax.set_xscale("log")
         ax.set_xlim(50, 3e7)
         ax.set_title(f"{task} / {split}")
@@ -273,7 +331,8 @@ def plot(rows: list[dict[str, Any]], task: str, path: Path, legacy: list[dict[st
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="center left")
     fig.text(0.01, 0.01, "filled: val exact match >= 99 % on every seed (converged in distribution); hollow: not; "
-             "grey dots: single seeds", fontsize=7)
+             "grey dots: single seeds; † earlier runs from their own CSV (no database kept; gradient-trained ones scored "
+             "on the first 200 test examples)", fontsize=7)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -287,19 +346,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "headline.md")
     ap.add_argument("--plot-dir", type=Path, default=ROOT / "results")
     ap.add_argument("--no-plot", action="store_true")
-    ap.add_argument("--legacy-csv", type=Path, nargs="*", default=[ROOT / "results" / "headline_transformer_400steps.csv"],
-                    help="earlier runs' CSVs drawn on the plot as hollow crosses (not in the tables)")
+    ap.add_argument("--earlier", nargs="*", default=list(EARLIER),
+                    help="earlier runs' CSVs (PATH[:ARCH]) added to the tables and plots, marked †")
     args = ap.parse_args(argv)
-    rows = load(args.db)
+    rows = load(args.db) + [r for spec in args.earlier for r in earlier_rows(spec)]
     select(rows)
     write_csv(rows, args.out)
     if args.doc.exists():
         render(rows, args.doc)
-    legacy = [r for p in args.legacy_csv if p.exists() for r in csv.DictReader(p.open())]
     if not args.no_plot:
         for task in TASKS:
             if any(r["task"] == task for r in rows):
-                plot(rows, task, args.plot_dir / f"headline_{task}_params.png", legacy)
+                plot(rows, task, args.plot_dir / f"headline_{task}_params.png")
     print(json.dumps({"runs": len(rows), "csv": str(args.out), "doc": str(args.doc)}))
     return 0
 

@@ -45,7 +45,8 @@ def test_regenerates_csv_tables_and_plot_from_the_database(tmp_path):
     doc.write_text("intro\n<!-- table:generalisation -->\nold\n<!-- /table:generalisation -->\n"
                    "<!-- table:shift -->\n<!-- /table:shift -->\nend\n")
     h = _script()
-    assert h.main(["--db", db, "--out", str(tmp_path / "h.csv"), "--doc", str(doc), "--plot-dir", str(tmp_path)]) == 0
+    assert h.main(["--db", db, "--out", str(tmp_path / "h.csv"), "--doc", str(doc), "--plot-dir", str(tmp_path),
+                   "--earlier"]) == 0
     rows = list(csv.DictReader((tmp_path / "h.csv").open()))
     assert {(r["model"], r["task"]) for r in rows} == {("state-machine (LexSM-164)", "scan-shift"),
                                                        ("transformer d16x1", "scan")}
@@ -59,6 +60,21 @@ def test_regenerates_csv_tables_and_plot_from_the_database(tmp_path):
     assert "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
     assert "| transformer d16x1 | 3,568 | none |" in text and "B gzip" in text
     assert (tmp_path / "headline_scan_params.png").stat().st_size > 1000
+
+
+def test_earlier_csv_rows_join_the_tables_marked_and_with_their_provenance():
+    h = _script()
+    sm = h.earlier_rows("results/headline.csv:state-machine")
+    assert {(r["task"], r["split"]) for r in sm} == {("scan", s) for s in h.SPLITS}  # scan-depth is not a column
+    assert all(r["model"].endswith("†") and r["earlier"] and r["git_commit"] and r["run_id"] for r in sm)
+    assert all(int(r["prior_skeleton_gzip_bytes"]) > 100 and r["prior_learned_bits"] == 69.7 for r in sm)
+    big = h.earlier_rows("results/headline_transformer_400steps.csv")
+    assert {r["n_test"] for r in big} == {"200"} and not any(r["converged"] for r in big)
+    rows = sm + big
+    h.select(rows)
+    assert all(r["lr_selected"] for r in rows)
+    assert "0.00" in h.cpu_table(rows)  # earlier rows are not this database's CPU time
+    assert "transformer-6.5M †" in h.table(rows, "scan", "generalisation")
 
 
 def test_chomsky_table_regenerated_from_the_database(tmp_path):
