@@ -428,6 +428,9 @@ def run_records(engine: Engine, run_ids: Iterable[int], chunk: int = 500) -> dic
     ids = sorted(set(int(i) for i in run_ids))
     out: dict[int, dict[str, Any]] = {}
     runs_t, metrics_t, prov_t = Run.__table__, Metric.__table__, Provenance.__table__
+    present = run_columns_present(engine)  # a database of an older schema lacks the newest columns: read them as None
+    run_cols = [c for c in runs_t.c if c.name in present]
+    absent = {c.name: None for c in runs_t.c if c.name not in present}
     with engine.connect() as conn:
         for i in range(0, len(ids), chunk):
             part = ids[i:i + chunk]
@@ -435,8 +438,8 @@ def run_records(engine: Engine, run_ids: Iterable[int], chunk: int = 500) -> dic
             for m in conn.execute(select(metrics_t).where(metrics_t.c.run_id.in_(part)).order_by(metrics_t.c.id)):
                 metrics.setdefault(m.run_id, []).append(m)
             provs = {p.run_id: p for p in conn.execute(select(prov_t).where(prov_t.c.run_id.in_(part)))}
-            for row in conn.execute(select(runs_t).where(runs_t.c.id.in_(part))):
-                run = SimpleNamespace(**row._asdict(), metrics=metrics.get(row.id, []), provenance=provs.get(row.id))
+            for row in conn.execute(select(*run_cols).where(runs_t.c.id.in_(part))):
+                run = SimpleNamespace(**absent, **row._asdict(), metrics=metrics.get(row.id, []), provenance=provs.get(row.id))
                 out[row.id] = full_summary(run)
     return out
 

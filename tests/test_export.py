@@ -24,6 +24,7 @@ from arena.export import (
     md_escape,
     pareto_front,
     read_csv_meta,
+    render,
     to_latex,
     to_markdown,
 )
@@ -293,3 +294,6 @@ def test_a_database_with_an_older_schema_still_reads(db_url):
     raw.dispose()
     frame = leaderboard_frame(open_store(db_url, readonly=True))
     assert len(frame) == 30 and frame["flops_status"].isna().all() and frame["norm_per_mparam"].notna().any()
+    # the JSON export reads every run's full record: the missing columns are null there too
+    doc = json.loads(render(frame, "json", engine=open_store(db_url, readonly=True)))
+    assert len(doc["runs"]) == 30 and all(r["isolation"] is None for r in doc["runs"].values())
