@@ -123,6 +123,8 @@ def apply_overrides(spec: RunSpec, pairs: list[Override], arch: ArchSpec, task: 
     sections = {"arch": arch.config.model_fields, "task": task.config.model_fields,
                 "train": TrainConfig.model_fields, "latency": LatencyConfig.model_fields}
     targets = {"arch": "arch_config", "task": "task_config", "train": "train", "latency": "latency"}
+    models = {"arch": arch.config, "task": task.config, "train": TrainConfig, "latency": LatencyConfig}
+    given: dict[tuple[str, str], tuple[str, Any]] = {}
     for pair in pairs:
         key, value = pair if isinstance(pair, tuple) else parse_pair(pair)
         section, dot, field = key.partition(".")
@@ -143,8 +145,22 @@ def apply_overrides(spec: RunSpec, pairs: list[Override], arch: ArchSpec, task: 
             owner = {"arch": f"architecture {arch.name!r}", "task": f"task {task.name!r}"}.get(section, section)
             raise ArenaError(f"unknown config key {key!r}: {owner} has no field {field!r}"
                              f"{suggest(field, sections[section])}")
+        if (section, field) in given:  # a later override replaces this one: still refuse it if it is bad input
+            _check_field(models[section], field, *given[(section, field)])
+        given[(section, field)] = (key, value)
         data[targets[section]][field] = value
     return _validate(RunSpec, data, "run spec")
+
+
+def _check_field(model: type[StrictConfig], field: str, key: str, value: Any) -> None:
+    """Validate one field's value on its own (errors of other fields, e.g. required ones, are ignored)."""
+    try:
+        model.model_validate({field: value})
+    except ValidationError as exc:
+        errors = [e for e in exc.errors() if tuple(e["loc"][:1]) == (field,)]
+        if errors:
+            raise ArenaError(f"invalid override {key}: " + "; ".join(
+                f"{e['msg']} (got {e.get('input')!r})" for e in errors)) from None
 
 
 def _validate(model: type[StrictConfig], data: dict[str, Any], what: str) -> Any:

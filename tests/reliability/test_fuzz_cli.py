@@ -2,7 +2,7 @@
 
 For every generated command line, invoked in-process through ``arena.cli.app.main``:
 * the exit code is 0, 1 or 2 and nothing escapes as an exception (no traceback on stderr);
-* an exit 2 (bad input) wrote no run row;
+* an exit 2 (bad input) wrote no run row, and a command carrying an always-bad value (ALWAYS_BAD) exits 2;
 * the SQLite database passes ``PRAGMA integrity_check`` afterwards.
 
 Values are drawn from mixes of valid and hostile pieces (booleans for integers, NaN/inf, out-of-range numbers,
@@ -33,6 +33,11 @@ SET_KEYS = ["train.batch_size", "train.lr", "train.betas", "train.max_steps", "t
             "train.grad_clip", "train.eval_every", "seed"]
 SET_VALUES = ["true", "nan", ".nan", ".inf", "-1", "0", "1", "2", "8", "[0.9, 1.5]", "[0.9, 0.98]", "&a [1]", "*a",
               "{a: 1, a: 2}", "[1, true]", "[/x]", "1e3", "null", "'3'", "[4, 5]", "gru", "1e-3", "[[[[1]]]]"]
+# overrides that are always bad input, whatever else the command line holds: a command carrying one must exit 2
+# (refused before a row is written), never 0 (ran anyway) or 1 (failed after its row was written)
+ALWAYS_BAD = ["train.batch_size=true", "train.lr=.nan", "train.lr=false", "train.betas=[0.9, 1.5]",
+              "train.betas=[.nan, 0.9]", "train.weight_decay=.inf", "train.grad_clip=-1", "latency.min_run_time=.nan",
+              "train.max_steps=true", "task.n_train=true", "train.early_stop=.nan"]
 CHEAP = ["--set", "task.n_train=8", "--set", "task.n_val=2", "--set", "task.n_test_per_depth=2",
          "--set", "latency.enabled=false"]
 
@@ -44,19 +49,34 @@ a_set = st.tuples(st.sampled_from(SET_KEYS) | text, st.sampled_from(SET_VALUES) 
 run_id = st.sampled_from(["1", "2", "0", "-1", "73786976294838206464", "x", "9223372036854775807"])
 
 
+GOOD_SETS = ["train.batch_size=4", "train.lr=0.01", "train.betas=[0.8, 0.9]", "task.test_depths=[4, 5]",
+             "train.eval_every=1", "arch.cell=gru", "train.warmup_steps=0"]
+
+
+def mostly(good: list[str], bad: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """Three times in four a valid value, else a hostile one."""
+    return st.one_of(st.sampled_from(good), st.sampled_from(good), st.sampled_from(good), bad)
+
+
 @st.composite
 def run_argv(draw) -> list[str]:
-    argv = ["run", "--arch", draw(st.sampled_from(["rnn", "transformer"]) | name),
-            "--task", draw(st.sampled_from(["scan-depth"]) | name),
-            "--size", draw(st.sampled_from(["tiny", "huge", "[/x]"])), "--max-steps", draw(st.sampled_from(INTS))]
+    """Weighted towards runnable command lines (so the exit 0/1 paths are exercised too), hostile pieces mixed in."""
+    argv = ["run", "--arch", draw(mostly(["rnn", "transformer"], name)),
+            "--task", draw(mostly(["scan-depth"], name)),
+            "--size", draw(mostly(["tiny"], st.sampled_from(["huge", "[/x]", "small "]))),
+            "--max-steps", draw(mostly(["0", "1", "2"], st.sampled_from(INTS)))]
     if argv[4] == "scan-depth":
         argv += CHEAP
-    options = {"--seed": an_int, "--data-seed": an_int, "--lr": a_float, "--d-model": an_int, "--n-layers": an_int,
-               "--params": an_int, "--split": name, "--threads": st.sampled_from(["-1", "0", "x", "99999999999", "1"])}
-    for opt in draw(st.lists(st.sampled_from(sorted(options)), max_size=3, unique=True)):
+    options = {"--seed": mostly(["0", "1", "7"], an_int), "--data-seed": mostly(["3"], an_int),
+               "--lr": mostly(["0.01", "3e-4"], a_float), "--d-model": mostly(["8", "16"], an_int),
+               "--n-layers": mostly(["1", "2"], an_int), "--params": mostly(["20000"], an_int),
+               "--split": mostly(["iid"], name), "--threads": mostly(["1"], st.sampled_from(["-1", "0", "x", "9" * 20]))}
+    for opt in draw(st.lists(st.sampled_from(sorted(options)), max_size=2, unique=True)):
         argv += [opt, draw(options[opt])]
-    for s in draw(st.lists(a_set, max_size=3)):
+    for s in draw(st.lists(mostly(GOOD_SETS, a_set), max_size=2)):
         argv += ["--set", s]
+    if draw(st.integers(0, 2)) == 0:
+        argv += ["--set", draw(st.sampled_from(ALWAYS_BAD))]
     if draw(st.booleans()):
         argv.append("--json")
     return argv
@@ -106,17 +126,21 @@ SPEC_KEYS = ["name", "archs", "tasks", "sizes", "params", "d_models", "n_layers"
 @st.composite
 def sweep_text(draw) -> bytes:
     """A sweep spec: a mapping of mostly-known keys to random values, or hostile YAML/binary text."""
-    how = draw(st.sampled_from(["mapping", "mapping", "mapping", "raw"]))
-    if how == "raw":
+    how = draw(st.sampled_from(["mapping", "hostile", "bytes"]))
+    if how == "hostile":
         return draw(st.sampled_from([
             b"a: &a [1,1,1]\nb: [*a,*a]\narchs: [rnn]\ntasks: [scan-depth]\n", b"archs: [rnn]\narchs: [rnn]\n",
-            b"\x7fELF\x00\x00", b"", b"   \n", b"archs: [rnn\n", "na\u00efve: caf\xe9".encode("latin-1"),
-            b"- 1\n- 2\n", b"[" * 5000]) | st.binary(max_size=40))
+            b"\x7fELF\x02\x01\xd0\xff\x00\x00", b"", b"   \n", b"archs: [rnn\n", "na\u00efve: caf\xe9".encode("latin-1"),
+            b"- 1\n- 2\n", b"[" * 5000, b"archs: [rnn]\ntasks: [scan-depth]\nseeds: [true]\nlrs: [.nan]\n"]))
+    if how == "bytes":
+        return draw(st.binary(min_size=1, max_size=40).map(lambda b: b"archs: [rnn]\n" + b))
     data = {"archs": draw(st.sampled_from([["rnn"], ["[/x]"], "rnn", [{"name": "rnn", "config": {"cell": "gru"}}]])),
             "tasks": [{"name": "scan-depth", "config": {"n_train": 8, "n_val": 2, "n_test_per_depth": 2}}],
             "sizes": ["tiny"]}
-    for key in draw(st.lists(st.sampled_from(SPEC_KEYS), max_size=3, unique=True)):
-        data[key] = draw(spec_value)
+    plausible = {"seeds": [0, 1], "lrs": [1e-3, 3e-3], "n_layers": [1, 2], "train": {"max_steps": 1},
+                 "latency": {"enabled": False}, "name": "grid", "set": ["train.eval_every=1"], "d_models": [8, 16]}
+    for key in draw(st.lists(st.sampled_from(SPEC_KEYS), max_size=2, unique=True)):
+        data[key] = plausible[key] if key in plausible and draw(st.booleans()) else draw(spec_value)
     try:
         return yaml.safe_dump(data, allow_unicode=True).encode()
     except yaml.YAMLError:
@@ -160,6 +184,8 @@ def _invoke(argv: list[str], env, monkeypatch, capsys) -> None:
     # any other exception propagates: that is the traceback the property forbids
     out = capsys.readouterr()
     assert code in (0, 1, 2), (argv, code, out.err[-2000:])
+    if any(a in ALWAYS_BAD for a in argv):
+        assert code == 2, (argv, code, "bad input not refused up front", out.err[-500:])
     assert "Traceback" not in out.err, (argv, out.err[-2000:])
     if code == 2:
         assert _rows(db) == before, (argv, "exit 2 wrote a run row", out.err[-500:])
@@ -168,7 +194,7 @@ def _invoke(argv: list[str], env, monkeypatch, capsys) -> None:
             assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
 
 
-@FAST
+@settings(FAST, max_examples=30)  # about a third of these train (2 steps at most): ~1 s each
 @given(argv=run_argv())
 def test_fuzz_run(argv, fuzz_env, monkeypatch, capsys):
     _invoke(argv, fuzz_env, monkeypatch, capsys)

@@ -53,6 +53,7 @@ CASES = [
     # values: strict types, finite numbers, documented ranges
     ("bool-for-int", [*RUN, "--set", "train.batch_size=true"], 2, "train.batch_size"),
     ("bool-for-float", [*RUN, "--set", "train.lr=false"], 2, "train.lr"),
+    ("bool-overridden-later", [*RUN, "--set", "train.max_steps=true"], 2, "train.max_steps"),  # --max-steps wins
     ("bool-in-int-list", [*RUN, "--set", "task.test_depths=[1, true]"], 2, "test_depths"),
     ("nan-lr", [*RUN, "--lr", "nan"], 2, "train.lr"),
     ("inf-lr-set", [*RUN, "--set", "train.lr=.inf"], 2, "train.lr"),
