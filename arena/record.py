@@ -9,6 +9,7 @@ so export and the read-only CLI commands can use it.
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import sys
@@ -225,8 +226,6 @@ def full_summary(run: Any) -> dict[str, Any]:
 
 def reproduce_command(record: dict[str, Any]) -> str:
     """The exact ``arena run`` command that reproduces a stored run (``arena prune`` for a derived run)."""
-    from arena.spec import RunSpec
-
     derived = (record.get("config") or {}).get("derived")
     if derived:
         return prune_command(derived)
@@ -245,8 +244,7 @@ def reproduce_command(record: dict[str, Any]) -> str:
     if spec.get("threads"):
         parts += ["--threads", str(spec["threads"])]
     parts += ["--max-steps", str(spec["train"]["max_steps"])]
-    defaults = RunSpec(arch="x", task="y")
-    defaults_train, defaults_latency = defaults.train.model_dump(mode="json"), defaults.latency.model_dump(mode="json")
+    defaults_train, defaults_latency = _spec_defaults()
     parts += [p for k, v in spec["train"].items() if k != "max_steps" and v != defaults_train.get(k)
               for p in ("--set", f"train.{k}={_cli_value(v)}")]
     parts += [p for k, v in (spec.get("latency") or {}).items() if v != defaults_latency.get(k)
@@ -269,6 +267,15 @@ def prune_command(derived: dict[str, Any]) -> str:
     if derived.get("importance"):
         parts += ["--split", derived["importance"]["split"], "--examples", str(derived["importance"]["examples"])]
     return " ".join(parts)
+
+
+@functools.cache
+def _spec_defaults() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The default ``train`` and ``latency`` sections (built once: a JSON export calls this for every run)."""
+    from arena.spec import RunSpec
+
+    defaults = RunSpec(arch="x", task="y")
+    return defaults.train.model_dump(mode="json"), defaults.latency.model_dump(mode="json")
 
 
 def _cli_value(v: Any) -> str:
