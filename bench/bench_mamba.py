@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 import torch
+
 from arena.architectures.mamba import MambaConfig, MambaMixer, scan_parallel, scan_seq
 
 

@@ -45,7 +45,7 @@ def main() -> None:
         model = build_model(res.arch, res.shape, res.arch_cfg)
         stamps: list[float] = []
         train(model, task, cfg, seed, on_step=lambda s, i: stamps.append(time.perf_counter()))
-        return [b - a for a, b in zip(stamps[:-2], stamps[1:-1])]  # the last step also runs the final validation
+        return [b - a for a, b in zip(stamps[:-2], stamps[1:-1], strict=True)]  # the last step also runs the final validation
 
     def bare_chunk(seed: int) -> list[float]:
         torch.manual_seed(0)
@@ -67,7 +67,7 @@ def main() -> None:
             opt.step()
             sched.step()
             stamps.append(time.perf_counter())
-        return [b - a for a, b in zip(stamps[:-2], stamps[1:-1])]
+        return [b - a for a, b in zip(stamps[:-2], stamps[1:-1], strict=True)]
 
     arena_t, bare_t = [], []
     for r in range(args.repeats):

@@ -78,7 +78,7 @@ def _interrupted_line() -> str:
 
 
 # command modules (one line each; keep this list sorted)
-from arena.cli import commands_attention  # noqa: E402,F401
+from arena.cli import commands_attention  # noqa: E402,F401,I001
 from arena.cli import commands_core  # noqa: E402,F401
 from arena.cli import commands_data  # noqa: E402,F401
 from arena.cli import commands_eval  # noqa: E402,F401

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from arena.architectures import hyena as H
 from torch.utils.flop_counter import FlopCounterMode
 
 from arena.api import ModelShape
+from arena.architectures import hyena as H
 from arena.blocks import analytic_params, build_model
 from arena.registry import get_arch
 from arena.testing import check_architecture

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from arena.architectures import mamba as M
 from torch.utils.flop_counter import FlopCounterMode
 
 from arena.api import ModelShape
+from arena.architectures import mamba as M
 from arena.blocks import RMSNorm, analytic_params, build_model
 from arena.errors import ArenaError
 from arena.registry import get_arch

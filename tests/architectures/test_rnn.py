@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from arena.architectures import rnn as R
-from arena.architectures import rnn_lm as RL
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from arena.api import ModelShape
+from arena.architectures import rnn as R
+from arena.architectures import rnn_lm as RL
 from arena.blocks import analytic_flops, analytic_params, build_model
 from arena.registry import get_arch
 from arena.testing import check_architecture

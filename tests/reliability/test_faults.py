@@ -3,7 +3,6 @@ start and resumes from its checkpoint to exactly the score of an uninterrupted r
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal

@@ -6,8 +6,7 @@ import inspect
 
 from sqlalchemy import inspect as sa_inspect
 
-from arena.store import get_run, list_runs, open_store
-from arena.store import repo
+from arena.store import get_run, list_runs, open_store, repo
 
 HOSTILE = "x'); DROP TABLE runs; --"
 

@@ -7,14 +7,14 @@ from collections import Counter
 
 import pytest
 import torch
-from arena.tasks.scan import SPLITS, ScanConfig, ScanTask, split_lines
-from arena.tasks.scan_grammar import commands, interpret, operator_count
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from arena.data import export_task, load_task, sample_batch
 from arena.errors import ArenaError
+from arena.tasks.scan import SPLITS, ScanConfig, ScanTask, split_lines
+from arena.tasks.scan_grammar import commands, interpret, operator_count
 
 LINE = re.compile(r"^IN: [a-z ]+ OUT: [A-Z_ ]+$")
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from arena.tasks.scan_depth import ScanDepthConfig, ScanDepthTask, interpret_tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from arena.data import load_task
+from arena.tasks.scan_depth import ScanDepthConfig, ScanDepthTask, interpret_tree
 
 # -- independent oracle: E -> "(" E conj E ")" | leaf; leaf semantics from a lookup table built by hand ------------
 _ACT = {"walk": ["I_WALK"], "look": ["I_LOOK"], "run": ["I_RUN"], "jump": ["I_JUMP"], "turn": []}

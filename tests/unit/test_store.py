@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from arena.errors import StoreError
-from arena.store import get_run, open_store
-from arena.store import repo
+from arena.store import get_run, open_store, repo
 from arena.store.models import VERSION_TABLE, utcnow
 
 FIELDS = dict(arch="rnn", arch_version=1, arch_kind="mixer", arch_family="recurrent", task="scan-depth",
