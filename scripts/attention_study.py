@@ -1,12 +1,16 @@
 """The attention study behind docs/attention.md (issue 15): analysis, pruning and the committed tables and plots.
 
-Inputs are ordinary runs in one database (trained with ``train.log_attention=true``; the sweeps are in
-``sweeps/attention/``). Stages (each resumable: ``arena analyze`` replaces its own metrics, ``arena prune`` skips a
+Inputs are ordinary runs in one database (trained with ``train.log_attention=true``). Stages (each resumable:
+``arena run`` continues an unfinished run, ``arena analyze`` replaces its own metrics, ``arena prune`` skips a
 derivation whose hash is already recorded):
 
+* ``train``: the three transformer parents of docs/attention.md (``arena run``, settings in ``PARENTS``; 2 layers x
+  8 heads of 16, d_model 128), each trained with ``train.log_attention=true``;
 * ``analyze``: ``arena analyze RUN --split val --examples 256`` on every parent run;
 * ``prune``: ``arena prune`` of every transformer parent by importance, magnitude and random (3 seeds), keeping
-  75 / 50 / 25 % of the heads, without and with a fine-tune of ``--finetune-steps``;
+  75 / 50 / 25 % of the heads, without and with a fine-tune of ``--finetune-steps`` (``--methods`` and
+  ``--finetune-methods`` choose the methods of each); head importance is measured on ``val``, except on ``lm``,
+  whose ``val`` is the scored split: there it is measured on training windows;
 * ``latency``: every pruned width of each parent timed side by side with the parent in one process (interleaved
   rounds, minimum of the rounds' medians), the load average printed beside it;
 * ``report``: ``results/attention/*.csv`` (one row per run, with provenance) and ``*.png``, and the generated
@@ -31,6 +35,18 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "attention"  # both moved under --root when it is given
 DOC = ROOT / "docs" / "attention.md"
 TASKS = ("scan", "mqar", "lm")
+# the parents of docs/attention.md: ``arena run`` arguments per task (sizes that reach a real score in minutes of
+# one CPU thread; the model and the attention logging are in PARENT_COMMON)
+PARENT_COMMON = ["--arch", "transformer", "--d-model", "128", "--n-layers", "2", "--set", "arch.n_heads=8",
+                 "--seed", "0", "--threads", "1", "--set", "train.log_attention=true"]
+PARENTS = {
+    "scan": ["--task", "scan", "--split", "simple", "--lr", "2e-3", "--max-steps", "2000", "--set",
+             "train.eval_every=250", "--set", "train.max_eval_examples=500", "--set", "train.early_stop=0.99"],
+    "mqar": ["--task", "mqar", "--split", "iid", "--lr", "3e-3", "--max-steps", "2500", "--set",
+             "train.eval_every=250", "--set", "train.max_eval_examples=500", "--set", "train.early_stop=0.99"],
+    "lm": ["--task", "lm", "--set", "task.benchmarks=[]", "--lr", "3e-3", "--max-steps", "1200", "--set",
+           "train.eval_every=200", "--set", "train.max_eval_examples=500"],
+}
 STATS = ("entropy_norm", "support", "top1", "top4", "offset", "erank_frac")
 
 
@@ -53,6 +69,18 @@ def compressive_runs(engine: Any) -> list[Any]:
             if ((r.config or {}).get("spec") or {}).get("train", {}).get("log_attention")]
 
 
+def stage_train(engine: Any, args: argparse.Namespace) -> None:
+    import subprocess
+
+    for task in args.tasks:
+        if task in parents(engine):
+            print(f"train {task}: a completed parent is recorded, skipped", flush=True)
+            continue
+        command = [sys.executable, "-m", "arena.cli", "run", *PARENT_COMMON, *PARENTS[task], "--db", args.db, "--json"]
+        print(" ".join(command), flush=True)
+        subprocess.run(command, check=True)
+
+
 def stage_analyze(engine: Any, args: argparse.Namespace) -> None:
     from arena.analyze import analyze_run
 
@@ -70,13 +98,17 @@ def stage_prune(engine: Any, args: argparse.Namespace) -> None:
             continue
         heads = r.config["arch_config"]["n_heads"] * r.config["shape"]["n_layers"]
         keep = ",".join(str(round(heads * f)) for f in (0.75, 0.5, 0.25))
-        for ft in (0, args.finetune_steps):
-            for method, seed in [("importance", 0), ("magnitude", 0)] + [("random", s) for s in args.random_seeds]:
+        split = "train" if task == "lm" else "val"  # lm scores val itself: rank the heads on training windows
+        for ft in dict.fromkeys((0, args.finetune_steps)):
+            methods = args.methods if ft == 0 else args.finetune_methods
+            runs = [(m, 0) for m in ("importance", "magnitude") if m in methods]
+            runs += [("random", s) for s in args.random_seeds] if "random" in methods else []
+            for method, seed in runs:
                 command = (f"arena prune {r.id} --method {method} --keep {keep} --seed {seed} "
-                           f"--finetune-steps {ft} --examples {args.examples}")
+                           f"--finetune-steps {ft} --examples {args.examples}" + (" --split train" * (split == "train")))
                 print(command, flush=True)
-                done = prune_run(engine, r.id, method, keep, finetune_steps=ft, seed=seed, n_examples=args.examples,
-                                 command=command)
+                done = prune_run(engine, r.id, method, keep, finetune_steps=ft, seed=seed, split=split,
+                                 n_examples=args.examples, command=command)
                 print("  ->", [(d["run_id"], d["keep"], "skipped" if d["skipped"] else "new") for d in done],
                       flush=True)
 
@@ -254,7 +286,7 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 
 def stage_report(engine: Any, args: argparse.Namespace) -> None:
-    from attention_tables import entropy_table, pruning_table, rank_table  # same folder
+    from attention_tables import claim_table, curve_table, entropy_table, pruning_table, rank_table  # same folder
 
     OUT.mkdir(parents=True, exist_ok=True)
     analysis, heads, prune, curves = analysis_rows(engine), head_rows(engine), pruning_rows(engine), curve_rows(engine)
@@ -269,17 +301,22 @@ def stage_report(engine: Any, args: argparse.Namespace) -> None:
         text = replace_block(text, "entropy", entropy_table(analysis))
         text = replace_block(text, "rank", rank_table(analysis, heads))
         text = replace_block(text, "pruning", pruning_table(prune, latency))
+        text = replace_block(text, "curves", curve_table(curves))
+        text = replace_block(text, "claim", claim_table(prune, latency))
         DOC.write_text(text)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", required=True)
-    ap.add_argument("--stage", choices=["analyze", "prune", "latency", "report", "all"], default="all")
+    ap.add_argument("--stage", choices=["train", "analyze", "prune", "latency", "report", "all"], default="all")
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--examples", type=int, default=256)
     ap.add_argument("--finetune-steps", type=int, default=200)
     ap.add_argument("--random-seeds", default="0,1,2")
+    ap.add_argument("--methods", default="importance,magnitude,random", help="pruning methods without fine-tune")
+    ap.add_argument("--finetune-methods", default="importance,magnitude,random",
+                    help="pruning methods with the --finetune-steps fine-tune")
     ap.add_argument("--latency-rounds", type=int, default=5)
     ap.add_argument("--root", help="write results/attention/ and docs/attention.md under this folder (default: the "
                                    "repository)")
@@ -289,11 +326,12 @@ def main() -> None:
         OUT, DOC = Path(args.root) / "results" / "attention", Path(args.root) / "docs" / "attention.md"
     args.tasks = args.tasks.split(",")
     args.random_seeds = [int(s) for s in args.random_seeds.split(",")]
+    args.methods, args.finetune_methods = args.methods.split(","), args.finetune_methods.split(",")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from arena.store.engine import open_store
 
     engine = open_store(args.db)
-    stages = ["analyze", "prune", "latency", "report"] if args.stage == "all" else [args.stage]
+    stages = ["train", "analyze", "prune", "latency", "report"] if args.stage == "all" else [args.stage]
     for stage in stages:
         globals()[f"stage_{stage}"](engine, args)
 

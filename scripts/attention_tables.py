@@ -88,3 +88,56 @@ def pruning_table(rows: list[dict[str, Any]], latency: list[dict[str, Any]]) -> 
             out.append(f"| | {k} | {int(cost['params_total']):,} (−{dp:.1%}) | {float(cost['flops_per_example']):.3g} "
                        f"(−{df:.1%}) | {_f(ratio, '.2f')} | " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def curve_table(rows: list[dict[str, Any]]) -> str:
+    """Per transformer task and evaluation step (0 = initialisation): the validation score and, per layer, the
+    normalised entropy (mean of heads, with the lowest and highest head) and the layer's effective rank."""
+    tf = [r for r in rows if r["arch"] == "transformer"]
+    layers = sorted({int(r["layer"]) for r in tf})
+    head = ["| task | step | val score |"] + [f" L{li} entropy (heads min–max) | L{li} erank |" for li in layers]
+    out = ["".join(head), "|---|---:|---:|" + "---:|---:|" * len(layers)]
+    for task in [t for t in ("scan", "mqar", "lm") if any(r["task"] == t for r in tf)]:
+        sub = [r for r in tf if r["task"] == task]
+        for i, step in enumerate(sorted({int(r["step"]) for r in sub})):
+            at = {int(r["layer"]): r for r in sub if int(r["step"]) == step}
+            val = next(iter(at.values())).get("val")
+            cells = [f"{_f(at[li].get('entropy_norm'))} ({_f(at[li].get('head_entropy_min'), '.2f')}–"
+                     f"{_f(at[li].get('head_entropy_max'), '.2f')}) | {_f(at[li].get('erank'), '.1f')}"
+                     if li in at else "– | –" for li in layers]
+            out.append(f"| {task if i == 0 else ''} | {step} | {_f(val)} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _better(score: float, parent: float, higher_is_better: bool) -> float:
+    """Relative improvement over the parent (positive = better), in the metric's own units."""
+    return (score - parent) / abs(parent) if higher_is_better else (parent - score) / abs(parent)
+
+
+def claim_table(rows: list[dict[str, Any]], latency: list[dict[str, Any]]) -> str:
+    """The '37 % better with 30-50 % less compute' test: per task and heads kept, the measured compute saved and the
+    relative score change against the unpruned parent (positive = better) for each method, without / with the
+    fine-tune (random: mean of its seeds)."""
+    lat = {(r["task"], r["model"]): float(r["ratio_to_parent"]) for r in latency}
+    out = ["| task | heads removed | FLOPs saved | params saved | latency saved (side by side) | importance | "
+           "importance +ft | random (mean) | random +ft (mean) | magnitude |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for task in [t for t in ("scan", "mqar", "lm") if any(r["task"] == t for r in rows)]:
+        sub = [r for r in rows if r["task"] == task]
+        parent = next(r for r in sub if r["method"] == "parent")
+        p, hib, total = float(parent["score"]), bool(int(parent["higher_is_better"])), int(parent["heads_total"])
+        for k in sorted({int(r["heads_kept"]) for r in sub if r["method"] != "parent"}, reverse=True):
+            at = [r for r in sub if int(r["heads_kept"]) == k and r["method"] != "parent"]
+            cost = at[0]
+            df = 1 - float(cost["flops_per_example"]) / float(parent["flops_per_example"])
+            dp = 1 - float(cost["params_total"]) / float(parent["params_total"])
+            ratio = lat.get((task, f"keep {k}"))
+            cells = []
+            for method, ft in (("importance", False), ("importance", True), ("random", False), ("random", True),
+                               ("magnitude", False)):
+                vals = [float(r["score"]) for r in at if r["method"] == method and bool(int(r["finetune_steps"])) == ft
+                        and r.get("score") not in (None, "")]
+                cells.append(f"{statistics.mean(_better(v, p, hib) for v in vals):+.1%}" if vals else "–")
+            out.append(f"| {task} | {total - k} of {total} ({(total - k) / total:.0%}) | {df:.1%} | {dp:.1%} | "
+                       + (f"{1 - ratio:.1%}" if ratio is not None else "–") + " | " + " | ".join(cells) + " |")
+    return "\n".join(out)
