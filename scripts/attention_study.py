@@ -222,10 +222,12 @@ def curve_rows(engine: Any) -> list[dict[str, Any]]:
     rows = []
     for r in list(parents(engine).values()) + compressive_runs(engine):
         for point in (r.extra or {}).get("attention_curve") or []:
-            val = next((c.get("val") for c in (r.extra or {}).get("curve", []) if c.get("step") == point["step"]), None)
+            at = [c for c in (r.extra or {}).get("curve", []) if c.get("step") == point["step"]]
+            val = next((c["val"] for c in at if c.get("val") is not None), None)
+            loss = next((c["loss"] for c in at if c.get("loss") is not None), None)  # training loss (nats/token)
             for li, lay in enumerate(point["layers"]):
                 row = {"arch": r.arch, "task": r.task, "reg_lambda": r.config["arch_config"].get("reg_lambda"),
-                       "step": point["step"], "layer": li, "val": val, "run_id": r.id}
+                       "step": point["step"], "layer": li, "val": val, "train_loss": loss, "run_id": r.id}
                 for stat in ("entropy_norm", "top1", "offset", "erank", "bound"):
                     row[stat] = lay["layer"].get(stat)
                     row[f"{stat}_uniform"] = lay["uniform"].get(stat)

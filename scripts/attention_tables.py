@@ -95,17 +95,18 @@ def curve_table(rows: list[dict[str, Any]]) -> str:
     normalised entropy (mean of heads, with the lowest and highest head) and the layer's effective rank."""
     tf = [r for r in rows if r["arch"] == "transformer"]
     layers = sorted({int(r["layer"]) for r in tf})
-    head = ["| task | step | val score |"] + [f" L{li} entropy (heads min–max) | L{li} erank |" for li in layers]
-    out = ["".join(head), "|---|---:|---:|" + "---:|---:|" * len(layers)]
+    head = ["| task | step | val score | train loss |"] + [f" L{li} entropy (heads min–max) | L{li} erank |"
+                                                          for li in layers]
+    out = ["".join(head), "|---|---:|---:|---:|" + "---:|---:|" * len(layers)]
     for task in [t for t in ("scan", "mqar", "lm") if any(r["task"] == t for r in tf)]:
         sub = [r for r in tf if r["task"] == task]
         for i, step in enumerate(sorted({int(r["step"]) for r in sub})):
             at = {int(r["layer"]): r for r in sub if int(r["step"]) == step}
-            val = next(iter(at.values())).get("val")
+            val, loss = next(iter(at.values())).get("val"), next(iter(at.values())).get("train_loss")
             cells = [f"{_f(at[li].get('entropy_norm'))} ({_f(at[li].get('head_entropy_min'), '.2f')}–"
                      f"{_f(at[li].get('head_entropy_max'), '.2f')}) | {_f(at[li].get('erank'), '.1f')}"
                      if li in at else "– | –" for li in layers]
-            out.append(f"| {task if i == 0 else ''} | {step} | {_f(val)} | " + " | ".join(cells) + " |")
+            out.append(f"| {task if i == 0 else ''} | {step} | {_f(val)} | {_f(loss)} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 

@@ -37,9 +37,9 @@ def test_claim_table_rows():
 
 def test_curve_table_lists_every_step_and_layer():
     rows = [{"arch": "transformer", "task": "mqar", "step": s, "layer": li, "val": v, "entropy_norm": 1.0 - s / 1000,
-             "head_entropy_min": 0.1, "head_entropy_max": 0.9, "erank": 10.0 + li}
+             "head_entropy_min": 0.1, "head_entropy_max": 0.9, "erank": 10.0 + li, "train_loss": 2.0}
             for s, v in ((0, None), (250, 0.5)) for li in (0, 1)]
     table = curve_table(rows).splitlines()
     assert table[0].count("entropy") == 2
-    assert table[2].startswith("| mqar | 0 | – | 1.000 (0.10–0.90) | 10.0 | 1.000 (0.10–0.90) | 11.0 |")
-    assert table[3].startswith("|  | 250 | 0.500 | 0.750")
+    assert table[2].startswith("| mqar | 0 | – | 2.000 | 1.000 (0.10–0.90) | 10.0 | 1.000 (0.10–0.90) | 11.0 |")
+    assert table[3].startswith("|  | 250 | 0.500 | 2.000 | 0.750")
