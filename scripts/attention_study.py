@@ -157,7 +157,8 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 def _provenance(r: Any) -> dict[str, Any]:
     p = r.provenance
     return {"run_id": r.id, "config_hash": r.config_hash[:16], "git_commit": p.git_commit if p else None,
-            "git_dirty": p.git_dirty if p else None, "command": p.command if p else None}
+            "git_dirty": p.git_dirty if p else None,
+            "command": re.sub(r"--db \S+", "--db DB_URL", p.command) if p and p.command else None}  # no local paths
 
 
 def analysis_rows(engine: Any) -> list[dict[str, Any]]:
