@@ -42,3 +42,19 @@ def test_read_commands_import_no_torch(tmp_path):
     assert shown["run_id"] == 1 and shown["reproduce"].startswith("arena run")
     assert len(json.loads(got["out"]["list runs"][1])) == 6
     assert got["torch"] is False
+
+
+def test_importtime_of_each_read_command_lists_no_torch(tmp_path):
+    """The issue's own check, one fresh process per command as a user types it: ``python -X importtime`` prints
+    every module the process imported; no line may be torch (plugins enabled, as by default)."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, "-c", "import sys; from leaderboard.synthetic import seed_database; "
+                    "seed_database(sys.argv[1], n_runs=4).dispose()", url], check=True, cwd=REPO, env=env, timeout=300)
+    for args in (["list", "runs"], ["show", "1"], ["export", "--format", "csv"], ["export", "--format", "json"]):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "arena.cli", *args, "--db", url],
+                              capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+        assert proc.returncode == 0, (args, proc.stderr[-2000:])
+        imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+        assert len(imported) > 100, args  # importtime really listed the process's imports
+        assert not [m for m in imported if m == "torch" or m.startswith("torch.")], args
