@@ -101,8 +101,9 @@ def test_same_configuration_twice_at_once(tmp_path):
     db = f"sqlite:///{db_path}"
     env = dict(os.environ, ARENA_CHECKPOINT_DIR=str(tmp_path / "ck"), OMP_NUM_THREADS="1")
     env.pop("ARENA_DB_URL", None)
+    # long enough (no early stop; ~20 s quiet) that the first is still training while each copy starts up
     args = [sys.executable, "-m", "arena.cli", "run", *TINY, "--set", "train.checkpoint_every=5",
-            "--max-steps", "300", "--db", db]
+            "--set", "train.early_stop=null", "--max-steps", "3000", "--db", db]
 
     def start(*extra):
         return subprocess.Popen([*args, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

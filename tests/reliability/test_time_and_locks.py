@@ -94,7 +94,7 @@ sizes: [tiny]
 seeds: [0]
 tasks:
   - {name: counter-chain, split: iid, config: {depth: 1, n_train: 64, n_val: 8, n_test: 16}}
-train: {max_steps: 10000000, checkpoint_every: 5, batch_size: 8}
+train: {max_steps: 10000000, checkpoint_every: 5, batch_size: 8, early_stop: null}  # ends only by Ctrl-C
 """
 
 
