@@ -291,9 +291,11 @@ def test_memory_across_calls_is_gone_in_a_fresh_worker(tmp_path):
         module = _load_module(HOSTILE / "memory_across_calls.py")
         task = _task("scan-depth", 3)
         exs = task.splits["test_iid"][:32]
-        with torch.no_grad():
-            replay = evaluate_examples(_model(module, task), task, exs)["metrics"]
-        assert replay["exact_match"] == 1.0  # the attack is real: scored in one process it replays the answers
+        model = _model(module, task)
+        with torch.no_grad():  # arena's evaluator generates before its teacher-forced pass, so within one call
+            evaluate_examples(model, task, exs)  # nothing leaks; a second call in the same process replays
+            replay = evaluate_examples(model, task, exs)["metrics"]  # what the first one's teacher forcing showed
+        assert replay["exact_match"] == 1.0  # the attack is real: scored twice in one process it replays answers
     finally:
         for f in files:
             f.unlink(missing_ok=True)
