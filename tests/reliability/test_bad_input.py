@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _refusal import assert_cli_refuses
 
 from arena.store import list_runs, open_store
 
@@ -90,17 +91,7 @@ def test_bad_input(case, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ARENA_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
     if argv[0] == "show":  # a reader never creates the database; an existing one without that run
         open_store(f"sqlite:///{db}").dispose()
-    from arena.cli.app import main
-
-    with pytest.raises(SystemExit) as exc:
-        main()
-    out = capsys.readouterr()
-    err = " ".join((out.err + out.out).split())
-    assert exc.value.code == code, err
-    assert fragment.format(**ctx) in err, err
-    assert "Traceback" not in err
-    if db.exists():
-        assert list_runs(open_store(f"sqlite:///{db}")) == [], "bad input wrote a run"
+    assert_cli_refuses(code, fragment.format(**ctx), db, capsys)
 
 
 def test_table_is_large_enough():

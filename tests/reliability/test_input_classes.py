@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _refusal import assert_cli_refuses
 
-from arena.store import list_runs, open_store
+from arena.store import open_store
 
 RUN = ["run", "--arch", "rnn", "--task", "scan-depth", "--size", "tiny", "--max-steps", "2"]
 SUCC = ["succinctness", "--task", "recall-depth", "--archs", "rnn", "--max-steps", "1"]
@@ -138,17 +139,7 @@ def test_input_class(case, tmp_path, monkeypatch, capsys):
            "env-checkpoint-dir-is-file": ("ARENA_CHECKPOINT_DIR", "{dir}/a_file")}
     if name in env:
         monkeypatch.setenv(env[name][0], env[name][1].format(**ctx))
-    from arena.cli.app import main
-
-    with pytest.raises(SystemExit) as exc:
-        main()
-    out = capsys.readouterr()
-    err = " ".join((out.err + out.out).split())
-    assert exc.value.code == code, err
-    assert fragment.format(**ctx) in err, err
-    assert "Traceback" not in err
-    if db.exists():
-        assert list_runs(open_store(f"sqlite:///{db}")) == [], "bad input wrote a run"
+    assert_cli_refuses(code, fragment.format(**ctx), db, capsys)
 
 
 def test_table_covers_every_class():
