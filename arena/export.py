@@ -18,9 +18,9 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,14 +30,12 @@ from sqlalchemy.engine import Engine
 
 from arena import columns, paper
 from arena.errors import ArenaError
+from arena.export_formats import FORMATS, SUFFIX_FORMAT, format_for  # noqa: F401  (re-exported)
 from arena.paper import latex_escape, md_escape  # noqa: F401  (re-exported)
 from arena.store.models import Run
 
 DEFAULT_GATE = 0.5
 UNEXPLAINED_FLOPS = "with no known cause"  # in arena.measure.flops' note when the counter disagrees unexplained
-FORMATS = ("csv", "md", "latex", "json", "parquet")
-SUFFIX_FORMAT = {".csv": "csv", ".md": "md", ".markdown": "md", ".tex": "latex", ".latex": "latex",
-                 ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 GROUP_KEYS = ["arch", "arch_version", "task", "task_version", "split", "size", "variant", "max_steps", "source",
               "plugin_name", "plugin_version", "plugin_sha256", "derived"]
 # cost axis -> (cost column, ratio column, pareto column, unit divisor, human label), from arena.columns
@@ -414,6 +412,9 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: _jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
+_MetricRow = namedtuple("_MetricRow", ["run_id", "split", "name", "slice_key", "slice_value", "value"])
+
+
 def run_records(engine: Engine, run_ids: Iterable[int], chunk: int = 500) -> dict[int, dict[str, Any]]:
     """Full records (``arena show --json`` shape, including provenance and the reproduce command) by run id.
 
@@ -435,12 +436,17 @@ def run_records(engine: Engine, run_ids: Iterable[int], chunk: int = 500) -> dic
         for i in range(0, len(ids), chunk):
             part = ids[i:i + chunk]
             metrics: dict[int, list[Any]] = {}
-            for m in conn.execute(select(metrics_t).where(metrics_t.c.run_id.in_(part)).order_by(metrics_t.c.id)):
+            rows = conn.execute(select(*[metrics_t.c[k] for k in _MetricRow._fields])
+                                .where(metrics_t.c.run_id.in_(part)).order_by(metrics_t.c.id)).tuples().all()
+            for m in map(_MetricRow._make, rows):  # plain tuples: SQLAlchemy Row attribute access is ~5x slower
                 metrics.setdefault(m.run_id, []).append(m)
             provs = {p.run_id: p for p in conn.execute(select(prov_t).where(prov_t.c.run_id.in_(part)))}
-            for row in conn.execute(select(*run_cols).where(runs_t.c.id.in_(part))):
-                run = SimpleNamespace(**absent, **row._asdict(), metrics=metrics.get(row.id, []), provenance=provs.get(row.id))
-                out[row.id] = full_summary(run)
+            names = [c.name for c in run_cols]
+            for row in conn.execute(select(*run_cols).where(runs_t.c.id.in_(part))).tuples().all():
+                values = dict(zip(names, row, strict=True))
+                rid = values["id"]
+                run = SimpleNamespace(**absent, **values, metrics=metrics.get(rid, []), provenance=provs.get(rid))
+                out[rid] = full_summary(run)
     return out
 
 
@@ -545,18 +551,6 @@ def render(frame: pd.DataFrame, fmt: str, *, engine: Engine | None = None, gate:
     if fmt == "parquet":
         return to_parquet_bytes(frame, gate, query)
     raise ArenaError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def format_for(out: str | Path | None, fmt: str | None) -> str:
-    """Explicit ``--format`` wins; otherwise the ``--out`` suffix; otherwise CSV."""
-    if fmt:
-        fmt = {"markdown": "md", "tex": "latex"}.get(fmt.lower(), fmt.lower())
-        if fmt not in FORMATS:
-            raise ArenaError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-        return fmt
-    if out:
-        return SUFFIX_FORMAT.get(Path(out).suffix.lower(), "csv")
-    return "csv"
 
 
 __all__ = ["leaderboard_frame", "load_runs", "aggregate", "apply_gate", "add_pareto", "pareto_front", "render",

@@ -13,6 +13,12 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _export_cache_per_test(tmp_path_factory, monkeypatch):
+    """Every test (and every process it starts) gets its own export cache: none reads another's entries."""
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path_factory.mktemp("arena-cache")))
+
+
 @pytest.fixture
 def db_url(tmp_path, monkeypatch) -> str:
     url = f"sqlite:///{tmp_path / 'arena.db'}"

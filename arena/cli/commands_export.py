@@ -29,17 +29,31 @@ def export(
     include_failed: bool = typer.Option(False, "--include-failed", help="count failed/interrupted runs in n_failed"),
     out: Path | None = typer.Option(None, "--out", "-o", help="write here instead of stdout"),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: $ARENA_DB_URL or sqlite:///results/arena.db)"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="export from the database even if this exact export "
+                                  "of an unchanged SQLite file is cached (see arena.export_cache)"),
 ) -> None:
     """The leaderboard table: one row per arch/task/split/size, mean ± std over seeds, gated ratios, Pareto flags."""
-    from arena.export import format_for, leaderboard_frame, render
-    from arena.store.engine import open_store
+    from arena import export_cache
+    from arena.export_formats import format_for
+    from arena.store.engine import resolve_url
 
     kind = format_for(out, fmt)
     if kind == "parquet" and out is None:
         raise ArenaError("--format parquet is binary: give --out FILE")
     if out is not None:
         check_out_file(out)  # before the database is read, not after
-    engine = open_store(db, readonly=True)
+    url = resolve_url(db)
+    options = {"format": kind, "gate": gate, "task": task, "split": split, "include_failed": include_failed}
+    cache_key = None if no_cache else export_cache.key(url, options)
+    hit = export_cache.get(cache_key)
+    if hit is not None:
+        info, raw = hit
+        _emit(raw.decode("utf-8") if info.get("text") else raw, out, kind, int(info.get("n_rows", 0)))
+        return
+    from arena.export import leaderboard_frame, render
+    from arena.store.engine import open_store
+
+    engine = open_store(url, readonly=True)
     frame = leaderboard_frame(engine, task=task, split=split, gate=gate, include_failed=include_failed)
     if frame.empty:
         err.print(f"[yellow]note:[/] no completed runs{' for ' + lit(task) if task else ''} in "
@@ -47,8 +61,17 @@ def export(
     query = {"task": task, "split": split, "include_failed": include_failed or None,
              "db": engine.url.render_as_string(hide_password=True)}
     data = render(frame, kind, engine=engine, gate=gate, query=query)
+    if not frame.empty:
+        export_cache.put(cache_key, data, n_rows=len(frame))
+    _emit(data, out, kind, len(frame))
+
+
+def _emit(data: str | bytes, out: Path | None, kind: str, n_rows: int) -> None:
     if out is None:
-        sys.stdout.write(data)  # type: ignore[arg-type]
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.write(data)
         sys.stdout.flush()
         return
     try:
@@ -59,7 +82,7 @@ def export(
             out.write_text(data, encoding="utf-8")
     except OSError as exc:
         raise ArenaError(f"cannot write {out}: {exc.strerror}") from None
-    err.print(f"wrote {len(frame)} rows to {out} ({kind})", highlight=False, markup=False)
+    err.print(f"wrote {n_rows} rows to {out} ({kind})", highlight=False, markup=False)
 
 
 def app_path() -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -211,19 +212,45 @@ def _corruption_message(engine, msg: str) -> str:
 
 
 def check_revision(engine: Engine) -> None:
-    """Refuse a database whose schema revision this arena does not know: a newer arena migrated it."""
-    from alembic.runtime.migration import MigrationContext
+    """Refuse a database whose schema revision this arena does not know: a newer arena migrated it.
 
-    try:
-        with engine.connect() as conn:
-            current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
-    except DBAPIError as exc:
-        raise StoreError(f"cannot read the schema version of "
-                         f"{engine.url.render_as_string(hide_password=True)}: {_reason(exc)}") from None
+    Plain SQL and the migration files' ``revision = ...`` lines: a reader (export, list, the leaderboard) never
+    imports Alembic (~0.12 s), only a writer that has to migrate does."""
+    current = _current_revision(engine)
     if current is not None and current not in _known_revisions():
         raise UnreadableDatabaseError(f"this database ({engine.url.render_as_string(hide_password=True)}) was written by a newer "
                          f"arena (schema revision {current}; this arena knows up to {_head()}); upgrade arena "
                          "to use it")
+
+
+def _current_revision(engine: Engine) -> str | None:
+    """The revision in ``arena_alembic_version`` (None for a database arena has not written yet)."""
+    from sqlalchemy import text
+
+    try:
+        with engine.connect() as conn:
+            if VERSION_TABLE not in inspect(conn).get_table_names():
+                return None
+            rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    except DBAPIError as exc:
+        raise StoreError(f"cannot read the schema version of "
+                         f"{engine.url.render_as_string(hide_password=True)}: {_reason(exc)}") from None
+    return rows[0] if rows else None
+
+
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*=\s*['\"]?([^'\"\s]+)['\"]?", re.M)
+
+
+@functools.cache
+def _revision_graph() -> dict[str, str | None]:
+    """revision -> down_revision, read from the migration files (the same lines Alembic reads)."""
+    graph: dict[str, str | None] = {}
+    for f in sorted((Path(__file__).parent / "migrations" / "versions").glob("*.py")):
+        found = dict((k, v) for k, v in _REVISION_LINE.findall(f.read_text(encoding="utf-8")))
+        if "revision" in found:
+            down = found.get("down_revision")
+            graph[found["revision"]] = None if down in (None, "None") else down
+    return graph
 
 
 def _script():
@@ -235,14 +262,14 @@ def _script():
     return cfg, ScriptDirectory.from_config(cfg)
 
 
-@functools.cache
 def _known_revisions() -> frozenset[str]:
-    return frozenset(r.revision for r in _script()[1].walk_revisions())
+    return frozenset(_revision_graph())
 
 
-@functools.cache
 def _head() -> str:
-    return _script()[1].get_current_head()
+    graph = _revision_graph()
+    heads = set(graph) - {d for d in graph.values() if d}
+    return max(heads)
 
 
 def _check_writable(path: Path) -> None:

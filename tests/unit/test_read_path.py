@@ -58,3 +58,14 @@ def test_importtime_of_each_read_command_lists_no_torch(tmp_path):
         imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
         assert len(imported) > 100, args  # importtime really listed the process's imports
         assert not [m for m in imported if m == "torch" or m.startswith("torch.")], args
+        # nor Alembic: a reader checks the schema revision with plain SQL; only a writer that migrates needs it
+        assert not [m for m in imported if m == "alembic" or m.startswith("alembic.")], args
+
+
+def test_revisions_read_without_alembic_match_alembic():
+    """The reader's revision graph (parsed from the migration files) is the one Alembic builds from them."""
+    from arena.store import engine
+
+    _, script = engine._script()
+    assert engine._revision_graph() == {r.revision: r.down_revision for r in script.walk_revisions()}
+    assert engine._head() == script.get_current_head()
