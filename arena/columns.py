@@ -7,6 +7,10 @@ seeds, its unit, which costs are ratio denominators), the Streamlit leaderboard 
 
 Adding a cost column therefore touches four files: the measurement that produces it (``arena/measure/``), the
 :class:`arena.record.RunRecord` field it fills, an Alembic migration, and its declaration here.
+
+:data:`PRIOR` is the cost a task-specific model carries that its parameter count hides: the hand-written part
+(the state machine's interpreter skeleton) as source size, and the information its learned part holds. A general
+model has none (NULL); readers say so instead of treating it as unmeasured.
 """
 
 from __future__ import annotations
@@ -110,7 +114,19 @@ COSTS: tuple[Column, ...] = (
            higher_is_better=None, summary=("latency_ms", "load_avg_1m")),
 )
 
-COLUMNS: tuple[Column, ...] = SCORES + COSTS
+PRIOR: tuple[Column, ...] = (  # reported by a model implementing arena.api.HandWrittenPrior; identical over seeds
+    Column("prior_gzip_bytes", "prior gzip B", "bytes, gzip -9 of the hand-written skeleton's source (task-specific "
+           "models; blank: no hand-written prior)", higher_is_better=None, aggregation="max", sql="int",
+           summary=("prior", "gzip_bytes"), show=False),
+    Column("prior_lines", "prior lines", "non-blank, non-comment source lines of the hand-written skeleton "
+           "(blank: no hand-written prior)", higher_is_better=None, aggregation="max", sql="int",
+           summary=("prior", "lines"), show=False),
+    Column("prior_learned_bits", "learned bits", "bits, information the learned part of a task-specific model "
+           "holds on top of its skeleton (log2 of the discrete choices it learns; blank: no hand-written prior)",
+           higher_is_better=None, aggregation="max", summary=("prior", "learned_bits"), show=False),
+)
+
+COLUMNS: tuple[Column, ...] = SCORES + COSTS + PRIOR
 
 
 def by_name(name: str) -> Column:
@@ -131,4 +147,4 @@ def board_units() -> dict[str, str]:
     return {board: unit for c in COLUMNS for board, _, unit in c.board_columns()}
 
 
-__all__ = ["Column", "Ratio", "COLUMNS", "COSTS", "SCORES", "by_name", "ratio_axes", "board_units"]
+__all__ = ["Column", "Ratio", "COLUMNS", "COSTS", "SCORES", "PRIOR", "by_name", "ratio_axes", "board_units"]

@@ -3,7 +3,8 @@
 Each block is one task/split (a LaTeX ``table`` with ``\\caption`` and ``\\label{tab:arena-<task>-<split>}``, a
 Markdown section): architecture, size, the variant only when rows differ in one (long variants become keys
 explained under the table), the training steps only when they differ, seeds, score mean ± std, the three
-efficiency ratios, and the costs. Numbers have 3 significant figures with SI suffixes (``1.67k``, ``3.53M``);
+efficiency ratios, and the costs (with a task-specific model's hand-written prior beside params when the block has
+one). Numbers have 3 significant figures with SI suffixes (``1.67k``, ``3.53M``);
 the best score and the best ratio of each block are bold (task-specific models, marked †, are not ranked on the
 ratios). Every cell is escaped, so a hostile architecture or plugin name cannot break the table.
 """
@@ -65,6 +66,17 @@ def short_variant(variant: Any) -> str:
     if _missing(variant) or not str(variant):
         return ""
     return ", ".join(re.sub(r"^(train|arch|task)\.", "", p.strip()) for p in str(variant).split(";"))
+
+
+def prior_text(row: Any, blank: str = "—", sep: str = ", ") -> str:
+    """A task-specific model's hand-written prior, ``709 B gzip, 58 lines, 69.7 bits``; ``blank`` for none."""
+    gz, lines, bits = (row.get(k) for k in ("prior_gzip_bytes", "prior_lines", "prior_learned_bits"))
+    if _missing(gz) and _missing(bits):
+        return blank
+    parts = [] if _missing(gz) else [f"{int(gz):,} B gzip"]
+    parts += [] if _missing(lines) else [f"{int(lines):,} lines"]
+    parts += [] if _missing(bits) else [f"{si(bits)} bits"]
+    return sep.join(parts)
 
 
 def latency_text(row: pd.Series) -> str:
@@ -139,8 +151,10 @@ def _block(task: str, split: str, sub: pd.DataFrame, gate: float, blank: str) ->
     show_steps = sub["max_steps"].astype(object).dropna().nunique() > 1
     hardware = sub["hardware"].dropna().unique()
     show_hw = len(hardware) > 1
+    show_prior = _has_prior(sub)
     headers = ["Arch", "Size"] + (["Variant"] if show_variant else []) + (["Steps"] if show_steps else []) + [
-        "n", "Score"] + [t for _, t in RATIOS] + ["Params", "FLOPs/ex", "p50 ms"] + (["Hardware"] if show_hw else [])
+        "n", "Score"] + [t for _, t in RATIOS] + ["Params"] + (["Prior"] if show_prior else []) + [
+        "FLOPs/ex", "p50 ms"] + (["Hardware"] if show_hw else [])
     numeric = [h not in ("Arch", "Size", "Variant", "Hardware") for h in headers]
     block = Block(task, split, str(first.get("metric") or "score"), str(first.get("headline_split") or ""),
                   first.get("chance"), headers, numeric)
@@ -157,12 +171,19 @@ def _block(task: str, split: str, sub: pd.DataFrame, gate: float, blank: str) ->
         cells += [Cell(str(int(r["n"]))), Cell(score_text(r["score_mean"], r["score_std"], r["n"]), best_score[idx])]
         for col, _ in RATIOS:
             cells.append(Cell(blank if _missing(r[col]) else si(r[col]), bool(best[col][idx])))
-        cells += [Cell(si(r["params_total"])), Cell(si(r["flops_per_example"])), Cell(latency_text(r))]
+        cells.append(Cell(si(r["params_total"])))
+        if show_prior:
+            cells.append(Cell(prior_text(r, blank)))
+        cells += [Cell(si(r["flops_per_example"])), Cell(latency_text(r))]
         if show_hw:
             cells.append(Cell("" if _missing(r["hardware"]) else str(r["hardware"]), numeric=False))
         block.rows.append(cells)
     block.notes = _notes(sub, gate, blank, keys, hardware if not show_hw else [])
     return block
+
+
+def _has_prior(sub: pd.DataFrame) -> bool:
+    return any(k in sub and sub[k].notna().any() for k in ("prior_gzip_bytes", "prior_learned_bits"))
 
 
 def _notes(sub: pd.DataFrame, gate: float, blank: str, keys: dict[str, str], hardware: Any) -> list[str]:
@@ -171,6 +192,9 @@ def _notes(sub: pd.DataFrame, gate: float, blank: str, keys: dict[str, str], har
              f"below the gate of {gate:g}, not measured, or seeds on different hardware. Bold: best in the column."]
     if sub["task_specific"].fillna(False).astype(bool).any():
         notes.append("† task-specific model (the task's structure is built in): not ranked on the ratios.")
+    if _has_prior(sub):
+        notes.append(f"Prior: the hand-written skeleton of a task-specific model (gzip bytes and non-blank lines of "
+                     f"its source) and the bits its learned part holds; {blank} = no hand-written prior.")
     if sub["latency_max_ms"].astype(float).gt(sub["latency_min_ms"].astype(float) * SPREAD).any():
         notes.append("p50 ms (a–b): median over seeds, with the fastest and slowest seed when they differ by "
                      f"{(SPREAD - 1) * 100:.0f} % or more.")

@@ -98,6 +98,10 @@ class RunRecord:
     threads: int | None = None
     memory_mb: float | None = None
     hardware: dict[str, Any] | None = None
+    # the hand-written prior of a task-specific model (None: a general model has none)
+    prior_gzip_bytes: int | None = None
+    prior_lines: int | None = None
+    prior_learned_bits: float | None = None
     # score
     metric: str | None = None
     headline_split: str | None = None
@@ -128,6 +132,18 @@ class RunRecord:
         self.latency_p50_ms, self.latency_p90_ms = lat.get("p50_ms"), lat.get("p90_ms")
         self.latency_batch, self.throughput_per_s = lat.get("batch"), lat.get("throughput_per_s")
         self.load_avg_1m = lat.get("load_avg_1m")
+
+    def set_prior(self, prior: dict[str, Any] | None) -> None:
+        """From :meth:`arena.api.HandWrittenPrior.hand_written_prior` (``{"gzip_bytes", "lines",
+        "learned_bits"}``); ``None`` for a model without a hand-written prior."""
+        prior = prior or {}
+
+        def num(key: str, kind: type) -> Any:
+            v = _num(prior.get(key))
+            return None if v is None else kind(v)
+
+        self.prior_gzip_bytes, self.prior_lines = num("gzip_bytes", int), num("lines", int)
+        self.prior_learned_bits = num("learned_bits", float)
 
     def set_scores(self, results: dict[str, dict[str, Any]], task: Any, head: str) -> None:
         """From :func:`arena.evaluate.evaluate_task`: the metric rows and the headline (raw and normalized)."""
@@ -206,7 +222,7 @@ def _summary(run: Any) -> dict[str, Any]:
 
 JSON_SUMMARY_KEYS = ("run_id", "config_hash", "status", "arch", "task", "split", "params", "flops", "latency_ms",
                      "memory_mb", "state_size", "scores", "metric", "headline_split", "score", "normalized_score",
-                     "hardware", "steps", "train_seconds", "source", "plugin", "task_specific", "slices")
+                     "hardware", "steps", "train_seconds", "source", "plugin", "task_specific", "prior", "slices")
 
 
 def json_summary(rec: dict[str, Any]) -> dict[str, Any]:

@@ -297,3 +297,39 @@ def test_a_database_with_an_older_schema_still_reads(db_url):
     # the JSON export reads every run's full record: the missing columns are null there too
     doc = json.loads(render(frame, "json", engine=open_store(db_url, readonly=True)))
     assert len(doc["runs"]) == 30 and all(r["isolation"] is None for r in doc["runs"].values())
+
+
+def test_the_hand_written_prior_reaches_every_export_beside_params(db_url):
+    """Task-specific rows carry their prior (synthetic ``chance-sm``: 709 B, 58 lines, 69.7 bits) into CSV, JSON,
+    Parquet, Markdown and LaTeX; general models' cells are blank ("—")."""
+    from arena.leaderboard.synthetic import PRIOR
+
+    seed_database(db_url, 30).dispose()  # one seed of every arch x task x size
+    engine = open_store(db_url, readonly=True)
+    frame = leaderboard_frame(engine, task="scan-depth")
+    ts = frame["task_specific"].astype(bool)
+    assert ts.sum() == 3 and (~ts).sum() == 12
+    csv = pd.read_csv(io.StringIO(render(frame, "csv")), comment="#")
+    assert (csv.loc[ts, list(PRIOR)] == list(PRIOR.values())).all(axis=None) and csv.loc[~ts, list(PRIOR)].isna().all(
+        axis=None)
+    assert read_csv_meta(render(frame, "csv"))["units"]["prior_gzip_bytes"].startswith("bytes, gzip")
+    doc = json.loads(render(frame, "json", engine=engine))
+    sm = next(r for r in doc["rows"] if r["task_specific"])
+    assert {k: sm[k] for k in PRIOR} == PRIOR and doc["meta"]["units"]["prior_learned_bits"].startswith("bits")
+    assert doc["runs"][str(sm["run_ids"][0])]["prior"] == {"gzip_bytes": 709, "lines": 58, "learned_bits": 69.7}
+    general = next(r for r in doc["rows"] if not r["task_specific"])
+    assert all(general[k] is None for k in PRIOR)
+    assert doc["runs"][str(general["run_ids"][0])]["prior"]["gzip_bytes"] is None
+    buf = io.BytesIO(render(frame, "parquet"))
+    assert pd.read_parquet(buf).loc[ts.to_numpy(), "prior_lines"].eq(58).all()
+    md = to_markdown(frame)
+    header = next(line for line in md.splitlines() if line.startswith("| Arch"))
+    assert "| Params | Prior | FLOPs/ex |" in header
+    sm_line = next(line for line in md.splitlines() if line.startswith("| chance-sm"))
+    general_line = next(line for line in md.splitlines() if line.startswith("| rnn"))
+    assert "| 709 B gzip, 58 lines, 69.7 bits |" in sm_line and "| — |" in general_line
+    assert "no hand-written prior" in md
+    tex = to_latex(frame)
+    assert "Params & Prior & FLOPs/ex" in tex and "709 B gzip, 58 lines, 69.7 bits" in tex
+    # a block without any task-specific model keeps its columns
+    assert "Prior" not in to_markdown(frame[~ts])

@@ -134,6 +134,15 @@ def _fmt(v: Any, unit: str = "") -> str:
     return f"{v}{unit}"
 
 
+def prior_text(prior: dict[str, Any] | None, task_specific: bool = False) -> str:
+    """The hand-written prior of a task-specific model in words (the ``prior_*`` columns, :data:`arena.columns.PRIOR`)."""
+    prior = prior or {}
+    if prior.get("gzip_bytes") is None and prior.get("learned_bits") is None:
+        return "not recorded (task-specific model)" if task_specific else "none (general model: all of it learned)"
+    return (f"{_fmt(prior.get('gzip_bytes'), ' B')} gzip, {_fmt(prior.get('lines'))} lines of hand-written skeleton; "
+            f"{_fmt(prior.get('learned_bits'), ' bits')} learned")
+
+
 def print_summary(rec: dict[str, Any]) -> None:
     t = Table(title=cell(f"run {rec['run_id']}: {rec['arch']} on {rec['task']}/{rec['split']} [{rec['status']}]"),
               show_header=False)
@@ -154,6 +163,7 @@ def print_summary(rec: dict[str, Any]) -> None:
     row("latency", f"p50 {_fmt(lat['p50'], ' ms')}, p90 {_fmt(lat['p90'], ' ms')} (batch 1); "
                          f"{_fmt(lat['throughput_per_s'])} ex/s at batch {_fmt(lat['batch'])}, {lat['threads']} threads")
     row("memory", _fmt(rec["memory_mb"], " MB peak RSS"))
+    row("prior", prior_text(rec.get("prior"), bool(rec.get("task_specific"))))
     for c in COLUMNS:  # declared columns without a hand-made row above
         if c.show:
             value: Any = rec

@@ -28,3 +28,15 @@ def test_aggregation_follows_the_declaration(tmp_path):
     assert row["latency_p50_ms"] == mine["latency_p50_ms"].median()
     assert row["memory_mb"] == mine["memory_mb"].mean()
     assert row["latency_max_ms"] == mine["latency_p50_ms"].max()
+
+
+def test_the_prior_is_declared_and_only_task_specific_rows_carry_it(tmp_path):
+    from leaderboard.synthetic import PRIOR, seed_database
+
+    assert [c.name for c in columns.PRIOR] == list(PRIOR) and all(c.aggregation == "max" for c in columns.PRIOR)
+    assert all(c.ratio is None and c not in columns.COSTS for c in columns.PRIOR)  # context: never a ratio axis
+    board = export.aggregate(export.load_runs(seed_database(f"sqlite:///{tmp_path / 'p.db'}", n_runs=30)))
+    ts = board["task_specific"].astype(bool)
+    assert ts.any() and (~ts).any()
+    assert (board.loc[ts, list(PRIOR)] == list(PRIOR.values())).all(axis=None)
+    assert board.loc[~ts, list(PRIOR)].isna().all(axis=None)

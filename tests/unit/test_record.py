@@ -75,3 +75,37 @@ def test_import_runs_completes_an_earlier_failed_row_and_is_all_or_none(db_url):
         repo.import_runs(engine, [(dict(FIELDS, config_hash="n" * 64), RunRecord(provenance=PROV)),
                                   (dict(FIELDS, config_hash="m" * 64), bad)])
     assert repo.find_completed(engine, "n" * 64) is None
+
+
+def test_hand_written_prior_round_trips_and_a_general_model_has_none(db_url):
+    engine = open_store(db_url)
+    sm = RunRecord(provenance=PROV)
+    sm.set_prior({"gzip_bytes": 709, "lines": 58, "learned_bits": 69.7})
+    rid = repo.create_run(engine, **dict(FIELDS, arch="state-machine", task_specific=True))
+    repo.complete_run(engine, rid, sm)
+    run = get_run(engine, rid)
+    assert (run.prior_gzip_bytes, run.prior_lines, run.prior_learned_bits) == (709, 58, 69.7)
+    out = summary(run)
+    assert out["prior"] == {"gzip_bytes": 709, "lines": 58, "learned_bits": 69.7} == json_summary(out)["prior"]
+    general = RunRecord(provenance=PROV)
+    general.set_prior(None)  # what the runner passes for a model without a hand-written prior
+    rid = repo.create_run(engine, **dict(FIELDS, config_hash="g" * 64))
+    repo.complete_run(engine, rid, general)
+    assert summary(get_run(engine, rid))["prior"] == {"gzip_bytes": None, "lines": None, "learned_bits": None}
+
+
+def test_the_runner_reads_the_prior_from_the_declared_capability_or_the_fit_summary():
+    import torch
+
+    from arena.api import HandWrittenPrior
+    from arena.train import hand_written_prior
+
+    class Skeleton(torch.nn.Module):
+        def hand_written_prior(self):
+            return {"gzip_bytes": 300, "lines": 20, "learned_bits": 12.5}
+
+    assert isinstance(Skeleton(), HandWrittenPrior)
+    assert hand_written_prior(Skeleton(), {"skeleton_size": {"gzip_bytes": 1}})["gzip_bytes"] == 300
+    fitted = {"skeleton_size": {"gzip_bytes": 709, "lines": 58}, "n_learned_bits": 69.7}  # a custom fit()'s summary
+    assert hand_written_prior(torch.nn.Linear(2, 2), fitted) == {"gzip_bytes": 709, "lines": 58, "learned_bits": 69.7}
+    assert hand_written_prior(torch.nn.Linear(2, 2), {}) is None and hand_written_prior(torch.nn.Linear(2, 2)) is None

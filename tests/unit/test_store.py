@@ -35,6 +35,38 @@ def _head() -> str:
     return max(p.name[:4] for p in versions.glob("0*.py"))
 
 
+def test_migration_0005_adds_the_prior_columns_to_existing_runs_and_removes_them_again(tmp_path):
+    """An 0004 database keeps its runs through the upgrade (their prior reads NULL: no hand-written prior
+    recorded) and the downgrade drops exactly the three columns."""
+    from alembic import command
+
+    from arena.store.engine import _script
+
+    engine = open_store(f"sqlite:///{tmp_path / 'm.db'}", migrate=False)
+    cfg, _ = _script()
+
+    def migrate(fn, rev: str) -> set[str]:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            fn(cfg, rev)
+        return {c["name"] for c in inspect(engine).get_columns("runs")}
+
+    prior = {"prior_gzip_bytes", "prior_lines", "prior_learned_bits"}
+    assert not prior & migrate(command.upgrade, "0004")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO runs (arch, arch_version, arch_kind, arch_family, task, task_version, split, "
+                          "seed, config, config_hash, status, created_at, step, source, higher_is_better, "
+                          "task_specific, load_avg_1m) VALUES ('state-machine', 1, 'model', 'symbolic', 'scan', 1, "
+                          "'simple', 0, '{}', 'x', 'completed', '2026-12-06 00:00:00', 3, 'builtin', 1, 1, 0.5)"))
+    assert prior <= migrate(command.upgrade, "0005")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT load_avg_1m, prior_gzip_bytes, prior_lines, prior_learned_bits FROM runs"))
+        assert row.one() == (0.5, None, None, None)
+    assert not prior & migrate(command.downgrade, "0004")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT arch, load_avg_1m FROM runs")).one() == ("state-machine", 0.5)
+
+
 def test_completed_round_trip(db_url):
     engine = open_store(db_url)
     rid = repo.create_run(engine, **FIELDS)
