@@ -11,7 +11,8 @@ grammar's order; the output alphabet is the training targets' tokens (sorted) pl
 A second skeleton (bracketed-expression stack evaluator, roles LIT/OPEN/CLOSE/OP/NEG/IGNORE x 4 arguments over
 8 tokens = 80 parameters) serves ``nested-parity`` (variant ``flat``).
 
-This is a task-specific model: the skeleton is prior knowledge (its size is reported by ``skeleton_size()``), FLOPs
+This is a task-specific model: the skeleton is prior knowledge (its size is reported by ``skeleton_size()`` and
+recorded on the run as its prior columns through ``hand_written_prior()``, :class:`arena.api.HandWrittenPrior`), FLOPs
 are "n/a (symbolic)", and ``fit()`` refuses tasks without a skeleton. The runner calls ``fit(task, ...)`` instead of
 gradient training (``trainer="custom"``); afterwards ``forward`` emits large logits for the argmax lexicon's output,
 so the standard greedy-generation / teacher-forced evaluation scores it unchanged.
@@ -418,6 +419,11 @@ class StateMachine(nn.Module):
     def n_learned_bits(self) -> float:
         rows, roles, args, templates, _ = SKELETONS[self.skeleton]
         return round(rows * math.log2(roles * args) + (math.log2(templates) if templates else 0.0), 1)
+
+    def hand_written_prior(self) -> dict[str, float]:
+        """:class:`arena.api.HandWrittenPrior`: the skeleton in use (chosen for the task by ``fit``)."""
+        size = self.skeleton_size()
+        return {"gzip_bytes": size["gzip_bytes"], "lines": size["lines"], "learned_bits": self.n_learned_bits()}
 
 
 def _softmax(logits: torch.Tensor) -> np.ndarray:

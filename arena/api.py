@@ -374,10 +374,23 @@ class StepDecoder(Protocol):
 class CustomFit(Protocol):
     """A model that trains itself (``ArchSpec.trainer="custom"``). ``fit`` returns a JSON-able summary with
     ``steps``, ``curve`` (list of dicts), ``seconds`` and optionally ``params`` (the parameters it fitted); every
-    other key is kept in the run's ``extra``."""
+    other key is kept in the run's ``extra`` (``skeleton_size`` and ``n_learned_bits`` also fill the run's prior
+    columns when the module does not implement :class:`HandWrittenPrior`)."""
 
     def fit(self, task: Task, *, max_steps: int | None = None, seed: int = 0,
             progress: Callable[[int, dict], None] | None = None) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class HandWrittenPrior(Protocol):
+    """A task-specific model with a hand-written part (the state machine's interpreter skeleton): knowledge the
+    data did not supply, which its parameter count hides. The runner records it after training (the part may be
+    chosen for the task) as the run's prior columns (:data:`arena.columns.PRIOR`), shown beside params."""
+
+    def hand_written_prior(self) -> dict[str, float]:
+        """``{"gzip_bytes": int, "lines": int, "learned_bits": float}``: the hand-written source gzipped (-9) and in
+        non-blank, non-comment lines, and the information the learned part holds in bits."""
+        ...
 
 
 @runtime_checkable

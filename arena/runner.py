@@ -33,7 +33,7 @@ from arena.registry import get_arch, get_task
 from arena.spec import Resolved, RunSpec, apply_overrides, resolve
 from arena.store import repo
 from arena.store.engine import open_store, resolve_url
-from arena.train import TrainState, fit_custom, train
+from arena.train import TrainState, fit_custom, hand_written_prior, train
 from arena.validation import check_memory, env_dir
 
 
@@ -225,6 +225,7 @@ def execute(res: Resolved, ckpt: Path | None, resumed: bool, progress: Progress,
     model = trained[0] if trained is not None else build_for(res)
     rec.set_params(measure_params(res.arch, res.shape, res.arch_cfg, model))
     state = trained[1] if trained is not None else train_step(res, model, rec, ckpt, resumed, progress, beat)
+    rec.set_prior(hand_written_prior(model, rec.extra))  # after training: the skeleton may be chosen for the task
     shared = state.seconds if trained is not None else 0.0  # this model's share of a stacked training
     clock.mark("train")
     score_step(res, model, rec, progress)

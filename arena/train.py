@@ -304,6 +304,21 @@ def fit_custom(arch: Any, model: torch.nn.Module, task: Task, max_steps: int, se
     return state, {k: v for k, v in summary.items() if k != "curve"}, params
 
 
+def hand_written_prior(model: torch.nn.Module, summary: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """A task-specific model's hand-written prior, ``{"gzip_bytes", "lines", "learned_bits"}``: what the module
+    reports as :class:`arena.api.HandWrittenPrior`, else the ``skeleton_size`` / ``n_learned_bits`` keys of a
+    custom trainer's ``fit`` summary; None for a model without one (every general model)."""
+    from arena.api import HandWrittenPrior
+
+    if isinstance(model, HandWrittenPrior):
+        return dict(model.hand_written_prior())
+    size = (summary or {}).get("skeleton_size")
+    if not isinstance(size, dict):
+        return None
+    return {"gzip_bytes": size.get("gzip_bytes"), "lines": size.get("lines"),
+            "learned_bits": (summary or {}).get("n_learned_bits")}
+
+
 ATTENTION_PROBE_EXAMPLES = 64
 
 

@@ -52,8 +52,9 @@ def model_name(rec: dict[str, Any]) -> str:
 
 def prior(rec: dict[str, Any]) -> tuple[Any, Any, Any]:
     """(skeleton lines, skeleton gzip bytes, learned bits) of a task-specific model; blanks for general models."""
-    cols = [rec.get(k) for k in ("prior_skeleton_lines", "prior_skeleton_gzip_bytes", "prior_learned_bits")]
-    if any(c is not None for c in cols):  # recorded as run columns
+    recorded = rec.get("prior") or {}  # the run's prior columns (arena.columns.PRIOR)
+    cols = [recorded.get(k) for k in ("lines", "gzip_bytes", "learned_bits")]
+    if any(c is not None for c in cols):
         return tuple(cols)  # type: ignore[return-value]
     extra = rec.get("extra") or {}
     sk = extra.get("skeleton_size") or {}

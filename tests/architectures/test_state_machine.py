@@ -210,3 +210,27 @@ def test_nested_parity_flat_extrapolates_in_depth():
     assert summary["params"] == 80 and summary["train_exact_match"] == 1.0
     res = evaluate_task(m, task, 64)
     assert res["test_ood"]["metrics"]["exact_match"] == 1.0
+
+
+def test_a_run_records_the_skeleton_as_its_prior(tmp_path, monkeypatch):
+    """The runner fills the run's prior columns from HandWrittenPrior (the skeleton fit() chose for the task)."""
+    from arena.api import HandWrittenPrior
+    from arena.runner import run
+    from arena.spec import RunSpec, TrainConfig
+
+    monkeypatch.setenv("ARENA_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    m = build()
+    assert isinstance(m, HandWrittenPrior)
+    res = run(RunSpec(arch="state-machine", task="scan", split="simple", train=TrainConfig(max_steps=2),
+                      task_config={"n_test_max": 20, "n_train_max": 100}),
+              db=f"sqlite:///{tmp_path / 'sm.db'}", overrides=["latency.enabled=false"])
+    size = m.skeleton_size()
+    assert res.record["prior"] == {"gzip_bytes": size["gzip_bytes"], "lines": size["lines"],
+                                   "learned_bits": m.n_learned_bits()}
+    assert res.record["extra"]["skeleton_size"] == size  # still in extra, as before
+    from typer.testing import CliRunner
+
+    from arena.cli.app import app
+
+    shown = CliRunner().invoke(app, ["show", str(res.run_id), "--db", f"sqlite:///{tmp_path / 'sm.db'}"])
+    assert shown.exit_code == 0 and f"{size['gzip_bytes']} B gzip, {size['lines']} lines" in shown.stdout

@@ -86,6 +86,17 @@ def test_custom_fit_is_declared_and_implemented():
     assert not any(ARCHS.get(n).custom_fit for n in ARCHS.names() if n != "state-machine")
 
 
+def test_only_task_specific_models_report_a_hand_written_prior():
+    from arena.api import HandWrittenPrior
+
+    for name in ARCHS.names():
+        spec = ARCHS.get(name)
+        if spec.kind != "model" and not spec.task_specific:
+            continue  # a mixer is built into the generic backbone, which has no prior
+        shape, cfg = conformance_setup(spec)
+        assert isinstance(build_model(spec, shape, cfg), HandWrittenPrior) == spec.task_specific, name
+
+
 def test_hyena_declares_its_flop_counter_need():
     from arena.measure.flops import counted_forward_flops
 
@@ -97,7 +108,8 @@ def test_hyena_declares_its_flop_counter_need():
 
 
 CAPABILITY_NAMES = ("n_heads", "iid_depths", "official_lines", "aux_loss", "extra_metrics", "reset_parameters_arena",
-                    "draw_online", "headline_split", "state_bits_bound", "capture_attention", "prune_heads", "fit")
+                    "draw_online", "headline_split", "state_bits_bound", "capture_attention", "prune_heads", "fit",
+                    "hand_written_prior")
 
 
 def test_the_core_does_not_probe_capabilities_by_name():
