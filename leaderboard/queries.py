@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 
-from arena.columns import COSTS
+from arena.columns import COSTS, PRIOR
 from arena.export import (
     COST_AXES,
     DEFAULT_GATE,
@@ -151,6 +151,28 @@ def blank_reasons(frame: pd.DataFrame, axis: str, gate: float, include_task_spec
     return reason.where(frame[ratio_col].isna() | reason.eq("task-specific"))
 
 
+# why a row's prior cell is blank
+PRIOR_REASONS = {
+    "no prior": "no hand-written prior: a general model learns everything it knows from the data",
+    "not recorded": "a task-specific model whose prior was not recorded (run before arena recorded it, or a model "
+                    "that does not report one)",
+}
+PRIOR_COLS = [c.board_name for c in PRIOR]
+
+
+def prior_cells(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Per row: the prior's sort key (skeleton gzip bytes), its text (``709 B gzip · 58 lines · 69.7 bits``, None
+    when blank) and why it is blank (a key of :data:`PRIOR_REASONS`, None when it has one)."""
+    from arena.paper import prior_text
+
+    cols = frame.reindex(columns=PRIOR_COLS)
+    text = pd.Series([prior_text(r, "", " · ") or None for r in cols.to_dict("records")], index=frame.index,
+                     dtype=object)
+    ts = frame["task_specific"].fillna(False).astype(bool)
+    why = pd.Series(np.where(ts, "not recorded", "no prior"), index=frame.index, dtype=object).where(text.isna())
+    return cols["prior_gzip_bytes"].astype(float), text, why
+
+
 def badges(frame: pd.DataFrame) -> pd.Series:
     """Per row, the labels a reader needs before trusting it: task-specific, plugin, unverified cost (FLOPs only
     declared by a submission, or FLOPs the counter disagrees with for no known reason), no isolation (a submission
@@ -186,8 +208,8 @@ def score_text(frame: pd.DataFrame) -> pd.Series:
 def board_view(frame: pd.DataFrame, gate: float, rank_by: str = "params",
                include_task_specific: bool = False) -> pd.DataFrame:
     """One task's board for display: ratios at ``gate`` (blank for task-specific models unless included), a
-    ``rank`` by ``rank_by`` (score or a cost axis), ``why_<ratio>`` reasons for blank ratios, ``badges`` and
-    ``score_text``; sorted by rank, unranked rows after by normalized score."""
+    ``rank`` by ``rank_by`` (score or a cost axis), ``why_<ratio>`` reasons for blank ratios, ``badges``,
+    ``score_text`` and the hand-written ``prior`` (:func:`prior_cells`); sorted by rank, unranked rows after by normalized score."""
     f = regate(frame, gate)
     for axis, (_, ratio_col, _, _, _) in COST_AXES.items():
         f["why_" + ratio_col] = blank_reasons(f, axis, gate, include_task_specific)
@@ -201,6 +223,7 @@ def board_view(frame: pd.DataFrame, gate: float, rank_by: str = "params",
     lo, hi = f["latency_min_ms"].astype(float), f["latency_max_ms"].astype(float)
     from arena.paper import si
 
+    f["prior"], f["prior_text"], f["why_prior"] = prior_cells(f)
     f["latency_range"] = [f"{si(a)}–{si(b)}" if b > a and si(a) != si(b) else "" for a, b in zip(lo, hi, strict=True)]
     f["run"] = run_links(f)
     order = f.assign(_k=f["rank"].astype(float).fillna(np.inf), _n=-f["normalized_mean"].astype(float).fillna(-1))
@@ -217,7 +240,8 @@ def styled_board(view: pd.DataFrame, cols: Sequence[str]) -> Any:
 
     The grid draws a missing value as one fixed placeholder, so a blank ratio holds -inf (sorts last) and a cost
     that was not measured +inf, each displayed as text ("— below gate", "— not measured") in grey; the numbers
-    underneath keep sorting as numbers. Returns a pandas Styler over ``view[cols]``.
+    underneath keep sorting as numbers. The ``prior`` cell shows its text over the skeleton's gzip bytes ("— no
+    prior" in grey for a general model). Returns a pandas Styler over ``view[cols]``.
     """
     from arena.paper import si
 
@@ -236,6 +260,13 @@ def styled_board(view: pd.DataFrame, cols: Sequence[str]) -> Any:
     for c in costs:
         styler = styler.format(lambda v: "— not measured" if v == np.inf else si(v), subset=[c])
     blank = ratios + costs
+    if "prior" in table:  # sorts by the skeleton's gzip bytes, shows all three figures or why there are none
+        text, why = view["prior_text"].reset_index(drop=True), view["why_prior"].reset_index(drop=True)
+        table["prior"] = table["prior"].astype(float).where(why.isna(), np.inf)
+        shown = text.where(why.isna(), "— " + why.astype(str))
+        for label in shown.dropna().unique():
+            styler = styler.format(lambda _v, t=label: t, subset=(shown.index[shown == label], ["prior"]))
+        blank.append("prior")
     return styler.apply(lambda col: np.where(np.isinf(col.astype(float)), MUTED, ""), subset=blank)
 
 

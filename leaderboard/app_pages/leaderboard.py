@@ -40,7 +40,7 @@ head = queries.headline(view)
 chance = "" if pd.isna(head["chance"]) else f", chance {float(head['chance']):g}"
 st.subheader(f"{task} · {split}", anchor=False)
 DEFAULT = ["rank", "arch", "size", "score_text", "norm_per_mparam", "norm_per_gflop", "norm_per_ms", "variant_short",
-           "badges", "n", "params_total", "flops_per_example", "latency_p50_ms", "latency_range", "memory_mb", "run"]
+           "badges", "n", "params_total", "prior", "flops_per_example", "latency_p50_ms", "latency_range", "memory_mb", "run"]
 # every declared cost/score column not shown by default can be added (arena.columns gives its label)
 DECLARED = {b: c.label for c in COLUMNS for b, _, _ in c.board_columns()[:1] if b not in DEFAULT}
 OPTIONAL = {"normalized_mean": "norm. score", "normalized_std": "norm. ± std", "hardware": "hardware",
@@ -98,7 +98,12 @@ config = {
                                                       "known reason; no isolation: the submission ran unsandboxed; "
                                                       "pruned: heads removed from a trained run by arena prune"),
     "n": num("n", width=36, help="completed seeds"),
-    "params_total": num("params", width=66), "flops_per_example": num("FLOPs/ex", width=72),
+    "params_total": num("params", width=66),
+    "prior": num("prior", width=200, help="a task-specific model's hand-written prior, the cost its params hide: the "
+                 "skeleton's source (gzip bytes, non-blank lines) and the bits its learned part holds; sorts by "
+                 "the gzip bytes" + " — blank cells say why: " + "; ".join(f"'{k}': {v}" for k, v in
+                                                                          queries.PRIOR_REASONS.items())),
+    "flops_per_example": num("FLOPs/ex", width=72),
     "latency_p50_ms": num("p50 ms", width=66, help="median over seeds of each run's p50 latency at batch 1"),
     "latency_range": text("seed range", width=92, help="fastest–slowest seed's p50 ms (blank when the seeds agree "
                           "exactly or there is one seed); a wide range means a loaded machine or a noisy timer"),

@@ -115,6 +115,18 @@ def test_leaderboard_page_shows_one_task_ranked_with_honest_blanks(small_db):
     assert len(at.get("download_button")) == 3
 
 
+def test_leaderboard_shows_the_hand_written_prior_beside_params(small_db):
+    at = render("leaderboard")
+    assert_clean(at)
+    table, text = at.dataframe[0].value, shown(at)
+    cols = list(table.columns)
+    assert cols.index("prior") == cols.index("params_total") + 1 > cols.index("norm_per_ms")  # after the ratios
+    ts = table["arch"] == "chance-sm"
+    assert ts.sum() == 3 and (text.loc[ts, "prior"] == "709 B gzip · 58 lines · 69.7 bits").all()
+    assert (table.loc[ts, "prior"] == 709).all()  # sorts by the skeleton's gzip bytes
+    assert (text.loc[~ts, "prior"] == "— no prior").all()  # a general model: no hand-written prior, said so
+
+
 def test_leaderboard_gate_rank_toggle_search_and_task(small_db):
     at = render("leaderboard")
     n_ranked = at.dataframe[0].value["rank"].notna().sum()
