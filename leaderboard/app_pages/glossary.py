@@ -50,6 +50,10 @@ st.markdown(r"""
   so a run is never charged with an earlier run's memory.
 - **State size**: floats carried between steps when generating (constant for recurrent models, growing with
   sequence length for attention).
+- **Prior**: what a task-specific model was given by hand rather than learned, the cost its parameter count
+  hides: its skeleton's source as gzip bytes and non-blank lines, and the bits its learned part holds (e.g.
+  709 B gzip · 58 lines · 69.7 bits for the state machine's SCAN skeleton). *no prior*: a general model, which
+  learns everything from the data; *not recorded*: a task-specific run from before arena recorded it.
 
 ### Efficiency
 - **per M params**, **per GFLOP**, **per ms** (norm/Mparam, norm/GFLOP, norm/ms in exports): normalized score
