@@ -18,6 +18,9 @@ import inspect
 # -- skeleton: scan -------------------------------------------------------------------------------------------
 PRIM, DIR, AMUL, LOOP, CONJ = range(5)
 OPEN_ROW, CLOSE_ROW = -1, -2  # grouping tokens (scan-depth); any other negative row is an unknown word
+# a clause whose output could exceed MAX_OUT symbols is rejected before it is built: a resource bound (a sampled
+# lexicon can make every word a multiplier, and the output grows as the product of their factors)
+MAX_OUT = 4096
 
 
 def scan_unit(t, p, d, a):
@@ -45,7 +48,7 @@ def scan_clause(rows, lex, t, emit):
             b *= arg + 1
         else:
             return None
-    if p is None:
+    if p is None or (len(p) + len(d or ())) * a * b > MAX_OUT:
         return None
     return scan_unit(t, p, d or (), a) * b
 

@@ -118,6 +118,21 @@ def test_skeleton_with_the_reference_lexicon_computes_all_of_scan():
         assert m.predict(c.split()) == interpret(c), c
 
 
+def test_a_clause_of_many_multipliers_is_rejected_before_its_output_is_built():
+    """A sampled lexicon can make every word of a long clause a multiplier (factor up to 7 each): on scan-shift's
+    14-word clauses that once built 69M-symbol outputs and ran a sweep out of memory. The skeleton rejects any
+    clause whose output could exceed MAX_OUT symbols; clauses below the bound are executed as before."""
+    import arena.architectures.state_machine_skeletons as sk
+
+    emit = [(i,) for i in range(6)] + [()]
+    lex = [(sk.PRIM, 0)] + [(sk.LOOP, 6)] * 12  # row 0 a primitive, rows 1.. clause multipliers x7
+    assert sk.scan_clause((0, 1, 2, 3), lex, 7, emit) == (0,) * 7 ** 3  # 343 symbols: built
+    assert sk.scan_clause((0, 1, 2, 3, 4), lex, 7, emit) == (0,) * 7 ** 4  # 2,401 <= MAX_OUT = 4,096: built
+    assert sk.scan_clause((0, 1, 2, 3, 4, 5), lex, 7, emit) is None  # 16,807 > MAX_OUT: rejected
+    assert sk.scan_execute(tuple(range(13)), lex, 7, emit) is None  # 7^12 = 1.4e10 symbols: rejected, not built
+    assert sk.MAX_OUT >= 2 * 4 * 3  # SCAN's longest clause ("jump around left thrice": 24 actions) is far below
+
+
 def test_forward_logits_follow_the_lexicon_and_greedy_generation_scores_them():
     task = MiniScan("length", n_train=200, n_test=60)
     m = build()
