@@ -37,7 +37,7 @@ FIELDS = ["model", "arch", "task", "split", "seed", "lr", "lr_selected", "d_mode
           "stop_reason", "early_stop", "patience", "val_exact_match", "test_exact_match", "n_test", "converged", "val_curve",
           "train_seconds", "cpu_seconds", "latency_p50_ms", "flops_forward_per_token", "run_id", "config_hash",
           "status", "git_commit", "git_dirty", "arena_version", "hardware", "finished_at", "sweep_command",
-          "reproduce", "earlier"]
+          "reproduce", "earlier", "source"]
 CONVERGED = 0.99  # the protocol's in-distribution target (validation exact match)
 
 
@@ -90,7 +90,7 @@ def to_row(rec: dict[str, Any], n_test: int | None = None) -> dict[str, Any]:
         "git_commit": prov.get("git_commit"), "git_dirty": prov.get("git_dirty"),
         "arena_version": prov.get("arena_version"), "hardware": (rec.get("hardware") or {}).get("cpu", ""),
         "finished_at": rec.get("finished_at"), "sweep_command": prov.get("command"),
-        "reproduce": reproduce_command(rec),
+        "reproduce": reproduce_command(rec), "source": "database",
     }
 
 
@@ -108,6 +108,69 @@ def load(db: str) -> list[dict[str, Any]]:
             rows.append(to_row(run_record(full), n_test))
     return sorted(rows, key=lambda r: (r["task"], r["split"], int(r["params_total"]), r["model"], r["seed"],
                                        str(r["lr"])))
+
+
+KEPT = ("results/headline_ladder_first.csv",)
+
+
+def kept_rows(path: str) -> list[dict[str, Any]]:
+    """Rows this script wrote earlier for runs of the same protocol whose database was not kept (the first ladder
+    sweep): read back with their provenance, typed as :func:`to_row` types them, ``source`` naming the file. They
+    are not marked †: they are runs of this protocol, only their database is gone."""
+    full = Path(path) if Path(path).is_absolute() else ROOT / path
+    if not full.exists():
+        return []
+    out = []
+    for r in csv.DictReader(full.open()):
+        if r.get("earlier"):
+            continue
+        row: dict[str, Any] = {k: r.get(k, "") for k in FIELDS}
+        row.update(seed=int(r["seed"]), params_total=int(r["params_total"]), steps=int(r["steps"]),
+                   lr=float(r["lr"]) if r["lr"] else "", converged=r["converged"] == "True", source=path)
+        for k in ("val_exact_match", "test_exact_match"):
+            row[k] = float(r[k]) if r[k] else None
+        out.append(row)
+    return out
+
+
+def unfinished_runs(db: str) -> list[dict[str, Any]]:
+    """Gradient-trained runs of the headline tasks that have not finished (still training, stopped or killed): the
+    validation curve their last checkpoint holds, with provenance. The 6.5M Transformer is one."""
+    from arena.store import list_runs, open_store
+    from arena.train import read_checkpoint
+
+    engine = open_store(db)
+    out = []
+    for run in list_runs(engine):
+        if run.status == "completed" or run.task not in TASKS or run.split not in SPLITS or not run.checkpoint_path:
+            continue
+        path = Path(run.checkpoint_path)
+        if not path.exists():
+            continue
+        state = read_checkpoint(path).get("state") or {}
+        curve = [p for p in state.get("curve") or [] if "val" in p]
+        cfg = run.config or {}
+        shape, train = cfg.get("shape") or {}, (cfg.get("spec") or {}).get("train") or {}
+        out.append({"model": model_name({"arch": run.arch, "config": cfg}), "arch": run.arch, "task": run.task,
+                    "split": run.split, "seed": run.seed, "lr": train.get("lr"), "d_model": shape.get("d_model"),
+                    "n_layers": shape.get("n_layers"), "params_total": run.params_total, "status": run.status,
+                    "steps": state.get("step"), "max_steps": train.get("max_steps"),
+                    "seconds": round(float(state.get("seconds") or 0), 1),
+                    "val_curve": " ".join(f"{p['step']}:{p['val']:.3f}" for p in curve),
+                    "best_val": max((p["val"] for p in curve), default=None),
+                    "run_id": run.id, "config_hash": run.config_hash})
+    return out
+
+
+def unfinished_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| model | params | task / split | LR | steps done / cap | best val EM | validation curve (step: val EM) "
+             "| status |", "|---|---:|---|---:|---|---:|---|---|"]
+    for r in rows:
+        best = "–" if r["best_val"] is None else f"**{100 * r['best_val']:.1f}**"
+        curve = ", ".join(f"{s}: {100 * float(v):.1f}" for s, v in (p.split(":") for p in r["val_curve"].split()))
+        lines.append(f"| {r['model']} | {int(r['params_total'] or 0):,} | {r['task']} / {r['split']} | {r['lr']} | "
+                     f"{r['steps']:,} / {r['max_steps']:,} | {best} | {curve or '–'} | {r['status']} (run {r['run_id']}) |")
+    return "\n".join(lines)
 
 
 EARLIER = ("results/headline.csv:state-machine", "results/headline.csv:rnn-lm", "results/headline_transformer_400steps.csv")
@@ -140,7 +203,7 @@ def earlier_rows(spec: str) -> list[dict[str, Any]]:
             "latency_p50_ms": r["latency_p50_ms"], "flops_forward_per_token": r["flops_forward_per_token"],
             "run_id": r["run_id"], "config_hash": "", "status": r["status"], "git_commit": r["git_commit"],
             "git_dirty": r["git_dirty"], "arena_version": r["arena_version"], "hardware": r.get("host", ""),
-            "finished_at": r["timestamp"], "sweep_command": r["command"], "reproduce": ""})
+            "finished_at": r["timestamp"], "sweep_command": r["command"], "reproduce": "", "source": path})
     return out
 
 
@@ -174,6 +237,13 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def write_csv_fields(rows: list[dict[str, Any]], path: Path) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
 
@@ -243,9 +313,9 @@ def table(rows: list[dict[str, Any]], task: str, kind: str) -> str:
     return "\n".join(lines)
 
 
-def render(rows: list[dict[str, Any]], doc: Path) -> None:
+def render(rows: list[dict[str, Any]], doc: Path, unfinished: list[dict[str, Any]] | None = None) -> None:
     text = doc.read_text()
-    tables = {"converged": table(rows, "scan", "converged"), "generalisation": table(rows, "scan", "generalisation"),
+    tables = {"unfinished": unfinished_table(unfinished or []), "converged": table(rows, "scan", "converged"), "generalisation": table(rows, "scan", "generalisation"),
               "shift": table(rows, "scan-shift", "shift"), "shift-converged": table(rows, "scan-shift", "converged"),
               "cpu": cpu_table(rows)}
     for name, body in tables.items():
@@ -347,14 +417,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "headline.md")
     ap.add_argument("--plot-dir", type=Path, default=ROOT / "results")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--kept", nargs="*", default=list(KEPT),
+                    help="CSVs this script wrote for runs of the same protocol whose database was not kept")
     ap.add_argument("--earlier", nargs="*", default=list(EARLIER),
                     help="earlier runs' CSVs (PATH[:ARCH]) added to the tables and plots, marked †")
     args = ap.parse_args(argv)
-    rows = load(args.db) + [r for spec in args.earlier for r in earlier_rows(spec)]
+    rows = load(args.db)
+    in_db = {r["config_hash"] for r in rows}
+    rows += [r for path in args.kept for r in kept_rows(path) if r["config_hash"] not in in_db]
+    # the state machine's earlier rows join only where this database has none of its runs on that split (its
+    # skeleton has since gained a resource bound that leaves SCAN's results unchanged but its size not)
+    measured = {(r["task"], r["split"]) for r in rows if r["arch"] == "state-machine"}
+    rows += [r for spec in args.earlier for r in earlier_rows(spec)
+             if r["arch"] != "state-machine" or (r["task"], r["split"]) not in measured]
     select(rows)
     write_csv(rows, args.out)
+    unfinished = unfinished_runs(args.db)
+    if unfinished:
+        write_csv_fields(unfinished, args.out.with_name(args.out.stem + "_unfinished.csv"))
     if args.doc.exists():
-        render(rows, args.doc)
+        render(rows, args.doc, unfinished)
     if not args.no_plot:
         for task in TASKS:
             if any(r["task"] == task for r in rows):

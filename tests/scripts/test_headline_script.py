@@ -46,7 +46,7 @@ def test_regenerates_csv_tables_and_plot_from_the_database(tmp_path):
                    "<!-- table:shift -->\n<!-- /table:shift -->\nend\n")
     h = _script()
     assert h.main(["--db", db, "--out", str(tmp_path / "h.csv"), "--doc", str(doc), "--plot-dir", str(tmp_path),
-                   "--earlier"]) == 0
+                   "--earlier", "--kept"]) == 0
     rows = list(csv.DictReader((tmp_path / "h.csv").open()))
     assert {(r["model"], r["task"]) for r in rows} == {("state-machine (LexSM-164)", "scan-shift"),
                                                        ("transformer d16x1", "scan")}
@@ -60,6 +60,47 @@ def test_regenerates_csv_tables_and_plot_from_the_database(tmp_path):
     assert "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
     assert "| transformer d16x1 | 3,568 | none |" in text and "B gzip" in text
     assert (tmp_path / "headline_scan_params.png").stat().st_size > 1000
+
+
+def test_kept_rows_stand_in_for_a_lost_database_and_unfinished_runs_show_their_curve(tmp_path, monkeypatch):
+    """A CSV this script wrote is read back (typed, with provenance, deduplicated against the database by config
+    hash); a run that did not finish contributes the validation curve of its last checkpoint."""
+    import sqlite3
+
+    h = _script()
+    db, db2 = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    small = {"n_test_max": 30, "n_train_max": 200}
+    spec = RunSpec(arch="transformer", task="scan", split="simple", d_model=16, n_layers=1, task_config=small,
+                   train=TrainConfig(max_steps=4, eval_every=2, checkpoint_every=2))
+    monkeypatch.setenv("ARENA_CHECKPOINT_DIR", str(tmp_path / "ck"))
+    run(spec, db=db, overrides=["latency.enabled=false"])
+    first = tmp_path / "first.csv"
+    assert h.main(["--db", db, "--out", str(first), "--doc", str(tmp_path / "none.md"), "--no-plot", "--earlier",
+                   "--kept"]) == 0
+    kept = h.kept_rows(str(first))
+    assert len(kept) == 1 and kept[0]["seed"] == 0 and kept[0]["lr"] == 3e-3 and kept[0]["source"] == str(first)
+    assert isinstance(kept[0]["val_exact_match"], float) and kept[0]["reproduce"].startswith("arena run")
+    # the same run in the database wins; from another database the kept row stands in for it
+    out = tmp_path / "again.csv"
+    for url, source in ((db, "database"), (db2, str(first))):
+        if url == db2:
+            run(RunSpec(arch="transformer", task="scan", split="simple", d_model=16, n_layers=1, seed=1,
+                        task_config=small, train=TrainConfig(max_steps=2)), db=db2, overrides=["latency.enabled=false"])
+        assert h.main(["--db", url, "--out", str(out), "--doc", str(tmp_path / "none.md"), "--no-plot", "--earlier",
+                       "--kept", str(first)]) == 0
+        rows = list(csv.DictReader(out.open()))
+        assert [r["source"] for r in rows if r["seed"] == "0"] == [source]
+    h.select(rows := [*h.load(db2), *kept])
+    assert "transformer d16x1" in h.table(rows, "scan", "converged")
+    # an unfinished run: its last checkpoint's curve
+    con = sqlite3.connect(tmp_path / "a.db")
+    con.execute("UPDATE runs SET status = 'failed'")
+    con.commit()
+    con.close()
+    (un,) = h.unfinished_runs(db)
+    assert un["model"] == "transformer d16x1" and un["steps"] == 4 and un["val_curve"].startswith("2:")
+    table = h.unfinished_table([un])
+    assert "| transformer d16x1 |" in table and "4 / 4" in table and "failed (run 1)" in table
 
 
 def test_earlier_csv_rows_join_the_tables_marked_and_with_their_provenance():
