@@ -16,6 +16,10 @@ derivation whose hash is already recorded):
 * ``report``: ``results/attention/*.csv`` (one row per run, with provenance) and ``*.png``, and the generated
   tables of ``docs/attention.md`` (between ``<!-- attention:NAME -->`` markers).
 
+``--tasks`` limits every stage to those tasks. ``latency`` and ``report`` then replace only those tasks' rows of the
+CSVs already in ``results/attention/`` and keep the others' (another database's runs, with their own run ids and
+provenance), so one task can be rerun into a fresh database; the tables and the plot are made from the merged rows.
+
     ARENA_DATA_DIR=path/to/data ARENA_CHECKPOINT_DIR=path/to/checkpoints \\
         python scripts/attention_study.py --db sqlite:///path/to/arena.db --stage all
 """
@@ -88,7 +92,7 @@ def stage_analyze(engine: Any, args: argparse.Namespace) -> None:
     from arena.analyze import analyze_run
 
     runs = list(parents(engine).values()) + compressive_runs(engine)
-    for r in runs:
+    for r in [r for r in runs if r.task in args.tasks]:
         print(f"analyze run {r.id} ({r.arch} on {r.task})", flush=True)
         analyze_run(engine, r.id, "val", args.examples)
 
@@ -126,6 +130,8 @@ def stage_latency(engine: Any, args: argparse.Namespace) -> list[dict[str, Any]]
 
     rows = []
     for task, r in parents(engine).items():
+        if task not in args.tasks:
+            continue
         kids = [k for k in derived_runs(engine, r.id) if k.derived_method == "importance" and not k.finetune_steps]
         models = {"parent": load_run(engine, r.id).model}
         models |= {f"keep {k.heads_kept}": load_run(engine, k.id).model for k in kids}
@@ -141,7 +147,8 @@ def stage_latency(engine: Any, args: argparse.Namespace) -> list[dict[str, Any]]
                          "p50_ms_min_of_rounds": min(ts), "ratio_to_parent": min(ts) / min(times["parent"]),
                          "rounds": len(ts), "loadavg_1min": round(load, 2)})
         print(json.dumps(rows[-len(times):]), flush=True)
-    _write_csv(OUT / "latency_side_by_side.csv", rows)
+    path = OUT / "latency_side_by_side.csv"
+    _write_csv(path, merge_rows(read_rows(path), rows, args.tasks))
     return rows
 
 
@@ -155,6 +162,47 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
+
+
+# CSV cells that stay text when rows are read back (a hash or commit of digits and one "e" would parse as a float)
+TEXT_COLUMNS = {"arch", "task", "variant", "metric", "method", "model", "config_hash", "git_commit", "command"}
+
+
+def _cell(key: str, value: str) -> Any:
+    """A CSV cell back as what ``_write_csv`` wrote: "" -> None, True/False, int, float, else text."""
+    if value == "":
+        return None
+    if key in TEXT_COLUMNS:
+        return value
+    if value in ("True", "False"):
+        return value == "True"
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: _cell(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]], tasks: list[str]) -> list[dict[str, Any]]:
+    """``old`` with the rows of ``tasks`` replaced by ``new``'s rows of those tasks (at the place of the task's first
+    old row, else at the end); every other task's rows are kept as they are, whatever ``new`` holds for them."""
+    fresh: dict[str, list[dict[str, Any]] | None] = {t: [r for r in new if r["task"] == t] for t in tasks}
+    out: list[dict[str, Any]] = []
+    for r in old:
+        if r["task"] not in fresh:
+            out.append(r)
+        elif fresh[r["task"]] is not None:
+            out += fresh[r["task"]]
+            fresh[r["task"]] = None  # placed
+    return out + [r for t in tasks if fresh[t] for r in fresh[t]]
 
 
 def _provenance(r: Any) -> dict[str, Any]:
@@ -295,13 +343,14 @@ def stage_report(engine: Any, args: argparse.Namespace) -> None:
     from attention_tables import claim_table, curve_table, entropy_table, pruning_table, rank_table  # same folder
 
     OUT.mkdir(parents=True, exist_ok=True)
-    analysis, heads, prune, curves = analysis_rows(engine), head_rows(engine), pruning_rows(engine), curve_rows(engine)
-    for name, rows in (("analysis_layers", analysis), ("analysis_heads", heads), ("pruning", prune),
-                       ("curves", curves)):
-        _write_csv(OUT / f"{name}.csv", rows)
+    merged = {}
+    for name, rows in (("analysis_layers", analysis_rows(engine)), ("analysis_heads", head_rows(engine)),
+                       ("pruning", pruning_rows(engine)), ("curves", curve_rows(engine))):
+        merged[name] = merge_rows(read_rows(OUT / f"{name}.csv"), rows, args.tasks)
+        _write_csv(OUT / f"{name}.csv", merged[name])
+    analysis, heads, prune, curves = (merged[n] for n in ("analysis_layers", "analysis_heads", "pruning", "curves"))
     plot_curves(curves)
-    latency_path = OUT / "latency_side_by_side.csv"
-    latency = list(csv.DictReader(open(latency_path))) if latency_path.exists() else []
+    latency = read_rows(OUT / "latency_side_by_side.csv")
     if DOC.exists():
         text = DOC.read_text()
         text = replace_block(text, "entropy", entropy_table(analysis))

@@ -1,0 +1,31 @@
+"""scripts/attention_study.py: a report for some tasks replaces only their rows of the committed CSVs, and the other
+tasks' rows come back from the CSV exactly as written (types and provenance included)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from attention_study import _write_csv, merge_rows, read_rows  # noqa: E402
+
+
+def _row(task, run_id, score, **kw):
+    return {"task": task, "method": "parent", "heads_kept": 16, "score": score, "higher_is_better": True,
+            "seed": None, "run_id": run_id, "config_hash": "1234e5678", "git_commit": "6ca61ad", "command": "arena run"} | kw
+
+
+def test_report_for_one_task_keeps_the_other_tasks_rows(tmp_path):
+    path = tmp_path / "pruning.csv"
+    old = [_row("scan", 4, 0.986), _row("mqar", 1, 0.249), _row("mqar", 5, 0.217, method="random", seed=2),
+           _row("lm", 2, 2.328)]
+    _write_csv(path, old)
+    assert read_rows(path) == old  # None, bools, ints, floats and digit-like hashes survive the round trip
+    new = [_row("mqar", 1, 0.749, heads_kept=4), _row("scan", 9, 0.0)]  # the new database's scan row is not asked for
+    merged = merge_rows(read_rows(path), new, ["mqar"])
+    assert merged == [old[0], new[0], old[3]]  # mqar replaced in place, scan and lm untouched
+    _write_csv(path, merged)
+    lines = path.read_text().splitlines()
+    assert [ln.split(",")[0] for ln in lines[1:]] == ["scan", "mqar", "lm"]
+    assert merge_rows([], new, ["mqar", "lm"]) == [new[0]]  # no CSV yet: only the asked tasks, none invented
