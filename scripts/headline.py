@@ -162,6 +162,50 @@ def unfinished_runs(db: str) -> list[dict[str, Any]]:
     return out
 
 
+def shift_ceilings() -> list[dict[str, Any]]:
+    """What the state machine's skeleton can reach on each ``scan-shift`` test set: the share of commands with at
+    most one conjunction (no lexicon does better: the skeleton rejects a second conjunction), and the exact match
+    of SCAN's own lexicon (every 0-conjunction command, every 'after', and an 'and' only where interleaving equals
+    concatenation)."""
+    from arena.architectures import state_machine_skeletons as sk
+    from arena.data import load_task
+    from arena.tasks.scan_grammar import INPUT_WORDS
+
+    row = {w: i for i, w in enumerate(sorted(INPUT_WORDS))}
+    acts = ["I_JUMP", "I_LOOK", "I_RUN", "I_TURN_LEFT", "I_TURN_RIGHT", "I_WALK"]
+    emit = [(i,) for i in range(len(acts))] + [()]
+    lex = [(0, 0)] * len(row)
+    for w, role, arg in [("walk", sk.PRIM, 5), ("look", sk.PRIM, 1), ("run", sk.PRIM, 2), ("jump", sk.PRIM, 0),
+                         ("turn", sk.PRIM, 6), ("left", sk.DIR, 3), ("right", sk.DIR, 4), ("opposite", sk.AMUL, 1),
+                         ("around", sk.LOOP, 3), ("twice", sk.LOOP, 1), ("thrice", sk.LOOP, 2), ("and", sk.CONJ, 0),
+                         ("after", sk.CONJ, 1)]:
+        lex[row[w]] = (role, arg)
+    out = []
+    for split in SPLITS:
+        task = load_task("scan-shift", split=split)
+        words = task.vocab.tokens
+        n = at_most_one = scan_lex = 0
+        for e in task.splits["test"]:
+            cmd = [words[i] for i in e.tokens[1: e.prompt_len - 1]]
+            target = [words[i] for i in e.tokens[e.prompt_len: -1]]
+            got = sk.scan_execute(tuple(row[w] for w in cmd), lex, 0, emit)
+            n += 1
+            at_most_one += sum(w in ("and", "after") for w in cmd) <= 1
+            scan_lex += got is not None and [acts[s] for s in got] == target
+        out.append({"split": split, "n_test": n, "at_most_one_conj": at_most_one / n, "scan_lexicon": scan_lex / n})
+    return out
+
+
+def ceiling_table(ceilings: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+    lines = ["| scan-shift split | test commands | ≤ 1 conjunction (ceiling for any lexicon) | SCAN's lexicon | "
+             "state machine, learned (test EM) |", "|---|---:|---:|---:|---:|"]
+    for c in ceilings:
+        runs = _chosen(rows, "state-machine (LexSM-164)", "scan-shift", c["split"])
+        lines.append(f"| {c['split']} | {c['n_test']:,} | {100 * c['at_most_one_conj']:.1f} | "
+                     f"{100 * c['scan_lexicon']:.1f} | {_cell(runs, 'test_exact_match')} |")
+    return "\n".join(lines)
+
+
 def unfinished_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| model | params | task / split | LR | steps done / cap | best val EM | validation curve (step: val EM) "
              "| status |", "|---|---:|---|---:|---|---:|---|---|"]
@@ -318,6 +362,8 @@ def render(rows: list[dict[str, Any]], doc: Path, unfinished: list[dict[str, Any
     tables = {"unfinished": unfinished_table(unfinished or []), "converged": table(rows, "scan", "converged"), "generalisation": table(rows, "scan", "generalisation"),
               "shift": table(rows, "scan-shift", "shift"), "shift-converged": table(rows, "scan-shift", "converged"),
               "cpu": cpu_table(rows)}
+    if "<!-- table:shift-ceiling -->" in text:
+        tables["shift-ceiling"] = ceiling_table(shift_ceilings(), rows)
     for name, body in tables.items():
         a, b = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
         if a in text and b in text:
