@@ -16,9 +16,16 @@ derivation whose hash is already recorded):
 * ``report``: ``results/attention/*.csv`` (one row per run, with provenance) and ``*.png``, and the generated
   tables of ``docs/attention.md`` (between ``<!-- attention:NAME -->`` markers).
 
-``--tasks`` limits every stage to those tasks. ``latency`` and ``report`` then replace only those tasks' rows of the
-CSVs already in ``results/attention/`` and keep the others' (another database's runs, with their own run ids and
-provenance), so one task can be rerun into a fresh database; the tables and the plot are made from the merged rows.
+``--tasks`` limits every stage to those tasks, and ``--archs`` to those architectures (``transformer``: the parents
+and their pruning; ``compressive``: the runs of ``sweeps/attention/compressive.yaml``, analysed and reported only).
+``latency`` and ``report`` then replace only those (task, arch) rows of the CSVs already in ``results/attention/``
+and keep the others' (another database's runs, with their own run ids and provenance), so one task or one
+architecture can be rerun into a fresh database; the tables and the plots are made from the merged rows. The
+compressive runs, for example, without touching the transformer rows of the same task::
+
+    arena sweep sweeps/attention/compressive.yaml --db sqlite:///comp.db
+    python scripts/attention_study.py --db sqlite:///comp.db --stage analyze --tasks lm --archs compressive
+    python scripts/attention_study.py --db sqlite:///comp.db --stage report --tasks lm --archs compressive
 
     ARENA_DATA_DIR=path/to/data ARENA_CHECKPOINT_DIR=path/to/checkpoints \\
         python scripts/attention_study.py --db sqlite:///path/to/arena.db --stage all
@@ -39,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "attention"  # both moved under --root when it is given
 DOC = ROOT / "docs" / "attention.md"
 TASKS = ("scan", "mqar", "lm")
+ARCHS = ("transformer", "compressive")
 # the parents of docs/attention.md: ``arena run`` arguments per task (sizes that reach a real score in minutes of
 # one CPU thread; the model and the attention logging are in PARENT_COMMON)
 PARENT_COMMON = ["--arch", "transformer", "--d-model", "128", "--n-layers", "2", "--seed", "0", "--threads", "1",
@@ -79,7 +87,7 @@ def compressive_runs(engine: Any) -> list[Any]:
 def stage_train(engine: Any, args: argparse.Namespace) -> None:
     import subprocess
 
-    for task in args.tasks:
+    for task in args.tasks if "transformer" in args.archs else []:
         if task in parents(engine):
             print(f"train {task}: a completed parent is recorded, skipped", flush=True)
             continue
@@ -92,7 +100,7 @@ def stage_analyze(engine: Any, args: argparse.Namespace) -> None:
     from arena.analyze import analyze_run
 
     runs = list(parents(engine).values()) + compressive_runs(engine)
-    for r in [r for r in runs if r.task in args.tasks]:
+    for r in [r for r in runs if r.task in args.tasks and r.arch in args.archs]:
         print(f"analyze run {r.id} ({r.arch} on {r.task})", flush=True)
         analyze_run(engine, r.id, "val", args.examples)
 
@@ -101,7 +109,7 @@ def stage_prune(engine: Any, args: argparse.Namespace) -> None:
     from arena.prune_run import prune_run
 
     for task, r in parents(engine).items():
-        if task not in args.tasks:
+        if task not in args.tasks or "transformer" not in args.archs:
             continue
         heads = r.config["arch_config"]["n_heads"] * r.config["shape"]["n_layers"]
         keep = ",".join(str(round(heads * f)) for f in (0.75, 0.5, 0.25))
@@ -130,7 +138,7 @@ def stage_latency(engine: Any, args: argparse.Namespace) -> list[dict[str, Any]]
 
     rows = []
     for task, r in parents(engine).items():
-        if task not in args.tasks:
+        if task not in args.tasks or "transformer" not in args.archs:
             continue
         kids = [k for k in derived_runs(engine, r.id) if k.derived_method == "importance" and not k.finetune_steps]
         models = {"parent": load_run(engine, r.id).model}
@@ -148,7 +156,7 @@ def stage_latency(engine: Any, args: argparse.Namespace) -> list[dict[str, Any]]
                          "rounds": len(ts), "loadavg_1min": round(load, 2)})
         print(json.dumps(rows[-len(times):]), flush=True)
     path = OUT / "latency_side_by_side.csv"
-    _write_csv(path, merge_rows(read_rows(path), rows, args.tasks))
+    _write_csv(path, merge_rows(read_rows(path), rows, args.tasks, args.archs))
     return rows
 
 
@@ -191,18 +199,33 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         return [{k: _cell(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]], tasks: list[str]) -> list[dict[str, Any]]:
-    """``old`` with the rows of ``tasks`` replaced by ``new``'s rows of those tasks (at the place of the task's first
-    old row, else at the end); every other task's rows are kept as they are, whatever ``new`` holds for them."""
-    fresh: dict[str, list[dict[str, Any]] | None] = {t: [r for r in new if r["task"] == t] for t in tasks}
+def _arch(row: dict[str, Any]) -> str:
+    """A row's architecture; rows without an ``arch`` column (heads, pruning, latency) are transformer parents'."""
+    return row.get("arch") or "transformer"
+
+
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]], tasks: list[str],
+               archs: list[str] | None = None) -> list[dict[str, Any]]:
+    """``old`` with the rows of ``tasks`` (and of ``archs``, default all) replaced by ``new``'s rows of those, group
+    by group, a group being one (task, arch) (at the place of the group's first old row, else at the end); every
+    other row is kept as it is, whatever ``new`` holds for it."""
+    def asked(r: dict[str, Any]) -> bool:
+        return r["task"] in tasks and (archs is None or _arch(r) in archs)
+
+    fresh: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in new:
+        if asked(r):
+            fresh.setdefault((r["task"], _arch(r)), []).append(r)
     out: list[dict[str, Any]] = []
+    placed: set[tuple[str, str]] = set()
     for r in old:
-        if r["task"] not in fresh:
+        key = (r["task"], _arch(r))
+        if not asked(r):
             out.append(r)
-        elif fresh[r["task"]] is not None:
-            out += fresh[r["task"]]
-            fresh[r["task"]] = None  # placed
-    return out + [r for t in tasks if fresh[t] for r in fresh[t]]
+        elif key not in placed:  # the group's first old row: all its new rows here (none: the group is dropped)
+            out += fresh.get(key, [])
+            placed.add(key)
+    return out + [r for key, rows in fresh.items() if key not in placed for r in rows]
 
 
 def _provenance(r: Any) -> dict[str, Any]:
@@ -346,7 +369,7 @@ def stage_report(engine: Any, args: argparse.Namespace) -> None:
     merged = {}
     for name, rows in (("analysis_layers", analysis_rows(engine)), ("analysis_heads", head_rows(engine)),
                        ("pruning", pruning_rows(engine)), ("curves", curve_rows(engine))):
-        merged[name] = merge_rows(read_rows(OUT / f"{name}.csv"), rows, args.tasks)
+        merged[name] = merge_rows(read_rows(OUT / f"{name}.csv"), rows, args.tasks, args.archs)
         _write_csv(OUT / f"{name}.csv", merged[name])
     analysis, heads, prune, curves = (merged[n] for n in ("analysis_layers", "analysis_heads", "pruning", "curves"))
     plot_curves(curves)
@@ -366,6 +389,7 @@ def main() -> None:
     ap.add_argument("--db", required=True)
     ap.add_argument("--stage", choices=["train", "analyze", "prune", "latency", "report", "all"], default="all")
     ap.add_argument("--tasks", default=",".join(TASKS))
+    ap.add_argument("--archs", default=",".join(ARCHS), help="transformer (parents, pruning), compressive (analysis)")
     ap.add_argument("--examples", type=int, default=256)
     ap.add_argument("--finetune-steps", type=int, default=200)
     ap.add_argument("--random-seeds", default="0,1,2")
@@ -379,7 +403,7 @@ def main() -> None:
     if args.root:
         global OUT, DOC
         OUT, DOC = Path(args.root) / "results" / "attention", Path(args.root) / "docs" / "attention.md"
-    args.tasks = args.tasks.split(",")
+    args.tasks, args.archs = args.tasks.split(","), args.archs.split(",")
     args.random_seeds = [int(s) for s in args.random_seeds.split(",")]
     args.methods, args.finetune_methods = args.methods.split(","), args.finetune_methods.split(",")
     sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -29,3 +29,18 @@ def test_report_for_one_task_keeps_the_other_tasks_rows(tmp_path):
     lines = path.read_text().splitlines()
     assert [ln.split(",")[0] for ln in lines[1:]] == ["scan", "mqar", "lm"]
     assert merge_rows([], new, ["mqar", "lm"]) == [new[0]]  # no CSV yet: only the asked tasks, none invented
+
+
+def test_report_for_one_arch_keeps_the_other_archs_rows_of_the_same_task():
+    """A fresh database with only compressive LM runs: ``--tasks lm --archs compressive`` must not drop the
+    committed transformer LM rows (whose database is gone), nor rows without an arch column (transformer's)."""
+    tf_lm = {"arch": "transformer", "task": "lm", "reg_lambda": None, "layer": 0, "run_id": 2}
+    tf_scan = tf_lm | {"task": "scan", "run_id": 4}
+    old_comp = tf_lm | {"arch": "compressive", "reg_lambda": 0.1, "run_id": 7}
+    comp0, comp1 = (tf_lm | {"arch": "compressive", "reg_lambda": lam, "run_id": i} for i, lam in ((1, 0.0), (2, 0.1)))
+    assert merge_rows([tf_scan, tf_lm], [comp0, comp1], ["lm"], ["compressive"]) == [tf_scan, tf_lm, comp0, comp1]
+    assert merge_rows([tf_lm, old_comp, tf_scan], [comp0, comp1], ["lm"], ["compressive"]) == [
+        tf_lm, comp0, comp1, tf_scan]  # the old compressive rows replaced in place
+    pruning = [_row("lm", 2, 2.328)]  # no arch column: a transformer parent's row
+    assert merge_rows(pruning, [], ["lm"], ["compressive"]) == pruning
+    assert merge_rows(pruning, [], ["lm"]) == []  # all archs asked, none in the database: the task's rows go
