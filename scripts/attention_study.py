@@ -363,7 +363,14 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 
 def stage_report(engine: Any, args: argparse.Namespace) -> None:
-    from attention_tables import claim_table, curve_table, entropy_table, pruning_table, rank_table  # same folder
+    from attention_tables import (  # same folder
+        claim_table,
+        compressive_table,
+        curve_table,
+        entropy_table,
+        pruning_table,
+        rank_table,
+    )
 
     OUT.mkdir(parents=True, exist_ok=True)
     merged = {}
@@ -381,6 +388,7 @@ def stage_report(engine: Any, args: argparse.Namespace) -> None:
         text = replace_block(text, "pruning", pruning_table(prune, latency))
         text = replace_block(text, "curves", curve_table(curves))
         text = replace_block(text, "claim", claim_table(prune, latency))
+        text = replace_block(text, "compressive", compressive_table(curves))
         DOC.write_text(text)
 
 

@@ -142,3 +142,26 @@ def claim_table(rows: list[dict[str, Any]], latency: list[dict[str, Any]]) -> st
             out.append(f"| {task} | {total - k} of {total} ({(total - k) / total:.0%}) | {df:.1%} | {dp:.1%} | "
                        + (f"{1 - ratio:.1%}" if ratio is not None else "–") + " | " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def compressive_table(rows: list[dict[str, Any]]) -> str:
+    """The compressive runs' curves, one column group per regulariser weight λ: per evaluation step (0 =
+    initialisation) the training loss (the LM loss alone, without λR) and each layer's normalised entropy (mean of
+    heads, with the lowest and highest head)."""
+    comp = [r for r in rows if r["arch"] == "compressive"]
+    lams = sorted({float(r["reg_lambda"]) for r in comp})
+    layers = sorted({int(r["layer"]) for r in comp})
+    head = "| task | step |" + "".join(f" λ={lam:g} train loss |" + "".join(f" L{li} entropy (heads min–max) |"
+                                                                         for li in layers) for lam in lams)
+    out = [head, "|---|---:|" + "---:|" * (len(lams) * (1 + len(layers)))]
+    for task in sorted({r["task"] for r in comp}):
+        sub = [r for r in comp if r["task"] == task]
+        for i, step in enumerate(sorted({int(r["step"]) for r in sub})):
+            cells = []
+            for lam in lams:
+                at = {int(r["layer"]): r for r in sub if int(r["step"]) == step and float(r["reg_lambda"]) == lam}
+                cells.append(_f(next(iter(at.values())).get("train_loss")) if at else "–")
+                cells += [f"{_f(at[li].get('entropy_norm'))} ({_f(at[li].get('head_entropy_min'), '.2f')}–"
+                          f"{_f(at[li].get('head_entropy_max'), '.2f')})" if li in at else "–" for li in layers]
+            out.append(f"| {task if i == 0 else ''} | {step} | " + " | ".join(cells) + " |")
+    return "\n".join(out)

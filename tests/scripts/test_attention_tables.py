@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from attention_tables import _better, claim_table, curve_table  # noqa: E402
+from attention_tables import _better, claim_table, compressive_table, curve_table  # noqa: E402
 
 
 def _prune_row(task, method, kept, ft, score, hib, params, flops, seed=None):
@@ -43,3 +43,17 @@ def test_curve_table_lists_every_step_and_layer():
     assert table[0].count("entropy") == 2
     assert table[2].startswith("| mqar | 0 | – | 2.000 | 1.000 (0.10–0.90) | 10.0 | 1.000 (0.10–0.90) | 11.0 |")
     assert table[3].startswith("|  | 250 | 0.500 | 2.000 | 0.750")
+
+
+def test_compressive_table_puts_both_lambdas_side_by_side_per_step():
+    rows = [{"arch": "compressive", "task": "lm", "reg_lambda": lam, "step": s, "layer": li,
+             "entropy_norm": 0.5 - lam, "head_entropy_min": 0.1, "head_entropy_max": 0.9, "train_loss": None if s == 0
+             else 2.0 + lam} for lam in (0.1, 0.0) for s in (0, 200) for li in (0, 1)]
+    rows.append({"arch": "transformer", "task": "lm", "reg_lambda": None, "step": 0, "layer": 0})  # not in the table
+    table = compressive_table(rows).splitlines()
+    assert table[0] == ("| task | step | λ=0 train loss | L0 entropy (heads min–max) | L1 entropy (heads min–max) |"
+                        " λ=0.1 train loss | L0 entropy (heads min–max) | L1 entropy (heads min–max) |")
+    assert len(table) == 4
+    assert table[2] == ("| lm | 0 | – | 0.500 (0.10–0.90) | 0.500 (0.10–0.90) | – | 0.400 (0.10–0.90) | "
+                        "0.400 (0.10–0.90) |")
+    assert table[3].startswith("|  | 200 | 2.000 | 0.500")
