@@ -105,7 +105,7 @@ def test_kept_rows_stand_in_for_a_lost_database_and_unfinished_runs_show_their_c
 
 def test_the_skeletons_ceiling_on_scan_shift_is_below_the_share_it_can_parse():
     h = _script()
-    ceil = h.shift_ceilings()
+    ceil = h.shift_ceilings((0,))
     assert [c["split"] for c in ceil] == list(h.SPLITS)
     for c in ceil:  # SCAN's lexicon is right on a subset of the commands with at most one conjunction
         assert 0.2 < c["scan_lexicon"] < c["at_most_one_conj"] < 0.8 and c["n_test"] > 1000
