@@ -235,6 +235,11 @@ class Task:
     headline_split: ClassVar[str | None] = None  # the split the run's score is read on (default: test, test_ood...)
     slice_keys: ClassVar[tuple[str, ...] | None] = None  # slice keys ``arena show`` prints (None: every key)
     in_default_suite: ClassVar[bool] = False  # ``arena submit`` runs it when no --tasks are given
+    # False: the model's output head gets its own weights instead of the input embedding's. For tasks whose only
+    # supervised outputs are label tokens never read as input (one bit at one position): a tied head's softmax then
+    # pushes every input-only embedding row the same way, Adam makes that an equal step per row, and after the
+    # pre-norm the tokens become indistinguishable (docs/succinctness.md, NP-flat)
+    tie_embeddings: ClassVar[bool] = True
 
     def __init__(self, cfg: TaskConfig, seed: int = 0, split: str | None = None) -> None:
         self.cfg = cfg

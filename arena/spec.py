@@ -193,7 +193,8 @@ def resolve(spec: RunSpec, arch: ArchSpec, task_spec: TaskSpec, *, extra_hash: s
     arch_cfg = _validate(arch.config, arch_data, f"config for architecture {arch.name!r}")
     d_model = spec.d_model or preset.d_model
     n_layers = spec.n_layers or preset.n_layers
-    shape = ModelShape(vocab_size=task.vocab.size, d_model=d_model, n_layers=n_layers, max_seq_len=max_len)
+    shape = ModelShape(vocab_size=task.vocab.size, d_model=d_model, n_layers=n_layers, max_seq_len=max_len,
+                       tie_embeddings=task.tie_embeddings)
     if spec.params is not None:
         shape = fit_params(arch, arch_cfg, shape, spec.params, fixed_d=spec.d_model is not None)
     config, config_hash = run_config(spec, arch_cfg.model_dump(mode="json"), task_cfg.model_dump(mode="json"), shape,
@@ -232,7 +233,8 @@ def fit_params(arch: ArchSpec, cfg: ArchConfig, shape: ModelShape, budget: int, 
     step = math.lcm(2, arch.width_step(cfg))
 
     def total(d: int) -> int:
-        return analytic_params(arch, ModelShape(shape.vocab_size, d, shape.n_layers, shape.max_seq_len), cfg)["total"]
+        return analytic_params(arch, ModelShape(shape.vocab_size, d, shape.n_layers, shape.max_seq_len,
+                                                tie_embeddings=shape.tie_embeddings), cfg)["total"]
 
     best = None
     for d in range(step, 16_384 + step, step):

@@ -101,6 +101,7 @@ class NestedParityTask(DepthSplitTask):
     default_split = "depth"
     split_names = ("depth", "iid")
     slice_keys = ("depth", "length")
+    tie_embeddings = False  # the label tokens Y0/Y1 are never input: a tied head collapses the input embeddings
 
     _VOCAB = Vocab(("<pad>", "<bos>", "A0", "A1", "B0", "B1", "=", ";", "Q", "$", "(", ")", "^", "~", "?",
                     "Y0", "Y1"))
