@@ -1,10 +1,18 @@
-"""Why does arena's rnn backbone stay at chance on NP-flat where a plain LSTM + linear head learns it?
+"""Why did arena's backbone stay at chance on NP-flat where a plain LSTM + linear head learns it?
 
-Controlled ablations on one task (nested-parity flat, split iid, one depth), one training loop (arena.train) and
-one seed per variant; each variant changes one thing of the backbone. Prints one line per variant: the best
-validation label accuracy and the first step at which validation reached 0.95.
+Controlled ablations on one task (nested-parity flat), one training loop (arena.train) and one seed per variant;
+each variant changes one thing of the model. Prints one line per variant: the best validation label accuracy, the
+first step at which validation reached 0.95, per-depth validation accuracy at the end, and ``cos_B0_B1``: the
+cosine of the input embeddings of the two leaf tokens B0 and B1 after training (near 1: the model can no longer
+tell its input bits apart).
 
-    python scripts/np_learnability.py --split depth --steps 1500 [--variants base,plain,untied]
+The cause it found (docs/succinctness.md, NP-flat): the tied head. NP's only targets are Y0/Y1, never read as
+input, so the softmax at ``?`` pushes every input token's (tied) embedding row in the same direction; Adam turns
+that into equal per-coordinate steps, which swamp the N(0, 0.02) initial rows within a few hundred steps, and the
+pre-norm then hands the mixer nearly the same vector for every token. nested-parity therefore declares
+``tie_embeddings = False``; variant ``tied`` restores the old head.
+
+    python scripts/np_learnability.py --split depth --d-model 64 --steps 1500 --variants base,tied,plain
 """
 
 from __future__ import annotations
@@ -47,8 +55,8 @@ def variant_model(name: str, res) -> nn.Module:
         nn.init.normal_(m.head.weight, std=0.02)
         nn.init.zeros_(m.head.bias)
         return m
-    if name == "untied":
-        shape = dataclasses.replace(shape, tie_embeddings=False)
+    if name in ("untied", "tied"):
+        shape = dataclasses.replace(shape, tie_embeddings=name == "tied")
     m = build_model(res.arch, shape, res.arch_cfg)
     if name == "no_mlp":
         m.channels = None
@@ -57,6 +65,30 @@ def variant_model(name: str, res) -> nn.Module:
     elif name == "emb_std1":
         nn.init.normal_(m.embed.weight, std=1.0)
     return m
+
+
+def accuracy_by_depth(model: nn.Module, examples: list) -> dict[int, float]:
+    """Label accuracy per tree depth (the label is the one scored position)."""
+    from arena.api import IGNORE
+    from arena.train import _pad
+
+    hits: dict[int, list[bool]] = {}
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(examples), 64):
+            batch = examples[i : i + 64]
+            x, y = _pad(batch, "cpu")
+            ok = ((model(x).argmax(-1) == y) | (y == IGNORE)).all(-1)
+            for e, h in zip(batch, ok.tolist(), strict=True):
+                hits.setdefault(e.slices["depth"], []).append(h)
+    return {d: round(sum(h) / len(h), 3) for d, h in sorted(hits.items())}
+
+
+def leaf_cosine(model: nn.Module, task) -> float:
+    """Cosine of the input embeddings of B0 and B1."""
+    b0, b1 = task.vocab.ids(["B0", "B1"])
+    e = model.embed.weight.detach()
+    return round(float(torch.nn.functional.cosine_similarity(e[b0], e[b1], dim=0)), 3)
 
 
 SCRATCH = ["train.weight_decay=0", "train.warmup_steps=0", "train.min_lr_ratio=1", "train.grad_clip=1000"]
@@ -73,7 +105,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--arch", default="rnn")
     ap.add_argument("--n-layers", type=int, default=1)
-    ap.add_argument("--variants", default="plain,base,scratch_opt,plain_arena_init,emb_std1,untied,no_final_norm,"
+    ap.add_argument("--variants", default="plain,base,tied,scratch_opt,plain_arena_init,emb_std1,no_final_norm,"
                     "no_mlp,wd0")
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()
@@ -92,7 +124,9 @@ def main() -> None:
         first = next((s for s, a in vals if a >= 0.95), None)
         losses = [c["loss"] for c in st.curve if "loss" in c]
         print(json.dumps({"variant": v, "arch": args.arch, "split": args.split, "d_model": args.d_model,
-                          "best_val": st.best_val, "first_step_val_0.95": first, "final_loss": losses[-1],
+                          "steps": args.steps, "best_val": st.best_val, "first_step_val_0.95": first,
+                          "val_by_depth": accuracy_by_depth(model, res.task.splits["val"]),
+                          "cos_B0_B1": leaf_cosine(model, res.task), "final_loss": losses[-1],
                           "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
 
 

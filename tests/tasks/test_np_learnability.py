@@ -70,7 +70,8 @@ def test_tied_head_collapses_the_input_embeddings_and_the_default_does_not():
 def test_rnn_learns_np_flat_depths_1_and_2_in_a_short_run():
     """A small rnn (d_model 64, 1 layer) at default training settings (AdamW 3e-3, warmup, cosine, clip 1) on the
     default mixed-depth split learns NP-flat depth 1 and most of depth 2 in 1,500 steps (measured 1.0 / 0.88);
-    with the tied head it stayed at chance (0.42/0.58, a constant label)."""
+    with the tied head it stayed at chance (0.42/0.58, a constant label). Escaping the plateau is seed-dependent
+    (seed 2 of this run stays at chance at 1,500 steps): seed 0 is pinned, not chosen as a best case of many."""
     res = prepare(RunSpec(arch="rnn", task="nested-parity", d_model=64, n_layers=1, seed=0, task_config=FLAT),
                   ["train.eval_every=500", "train.early_stop=null"])
     assert res.spec.train.max_steps == 1500
@@ -110,4 +111,4 @@ def test_an_untied_head_trains_the_same_stacked_and_alone():
         train(m, r.task, r.spec.train, r.spec.seed)
     train_many(together, [r.task for r in res], [r.spec.train for r in res], [r.spec.seed for r in res])
     for a, b in zip(alone, together, strict=True):
-        assert max(float((p - q).abs().max()) for p, q in zip(a.parameters(), b.parameters(), strict=True)) < 1e-5
+        assert max(float((p - q).detach().abs().max()) for p, q in zip(a.parameters(), b.parameters(), strict=True)) < 1e-5
