@@ -229,12 +229,14 @@ class SuiteRunner:
         r.seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else r.max_len
         r.flops_len = max(2, min(r.seq_len, FLOPS_LENGTH))
         w = self.worker("resolve")
+        tie = bool(getattr(task, "tie_embeddings", True))  # the task's head choice, as for built-in runs
         res, _ = w.call({"op": "resolve", "size": r.spec.size, "vocab_size": r.vocab, "max_seq_len": r.max_len,
-                         "seq_len": r.seq_len, "flops_lengths": [r.flops_len]}, max_reply=0)
+                         "tie_embeddings": tie, "seq_len": r.seq_len, "flops_lengths": [r.flops_len]}, max_reply=0)
         w.kill()
         d_model, n_layers = _int(res.get("d_model"), "d_model", 4096), _int(res.get("n_layers"), "n_layers", 64)
         r.arch_cfg = res.get("arch_config") if isinstance(res.get("arch_config"), dict) else {}
-        r.shape = {"vocab_size": r.vocab, "d_model": d_model, "n_layers": n_layers, "max_seq_len": r.max_len}
+        r.shape = {"vocab_size": r.vocab, "d_model": d_model, "n_layers": n_layers, "max_seq_len": r.max_len,
+                   "tie_embeddings": tie}
         r.res = {k: (v if isinstance(v, dict) or k not in ("params", "flops_at") else {}) for k, v in res.items()}
         r.req = {"shape": r.shape, "arch_config": r.arch_cfg, "seed": r.spec.seed,
                  "declared_params": r.res.get("params", {}).get("total")}

@@ -153,7 +153,7 @@ def op_resolve(state: dict[str, Any], h: dict[str, Any], _: bytes) -> tuple[dict
     except Exception as exc:
         raise Rejected("config", f"the {h['size']} preset's config does not validate: {exc}") from None
     shape = ModelShape(vocab_size=h["vocab_size"], d_model=preset.d_model, n_layers=preset.n_layers,
-                       max_seq_len=h["max_seq_len"])
+                       max_seq_len=h["max_seq_len"], tie_embeddings=bool(h.get("tie_embeddings", True)))
     return {"arch_config": cfg.model_dump(mode="json"), "d_model": preset.d_model, "n_layers": preset.n_layers,
             "params": analytic_params(spec, shape, cfg), "flops": analytic_flops(spec, shape, cfg, h["seq_len"]),
             "state_size": analytic_state_size(spec, shape, cfg, h["seq_len"]),

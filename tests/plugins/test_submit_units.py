@@ -107,3 +107,22 @@ def test_a_peek_at_the_future_is_seen_after_a_random_cut():
     assert compare_prefix(causal(x), causal(x2), cuts, "causal") == 0.0
     with pytest.raises(Rejected, match="peeks ahead"):
         compare_prefix(peeks(x), peeks(x2), cuts, "peeks")
+
+
+def test_a_submission_gets_the_tasks_head_choice_like_a_built_in_run():
+    """nested-parity unties the output head (its labels are never input); the resolve step sizes and declares a
+    plugin's model with the same head as a built-in run, so their parameters and scores are comparable."""
+    from arena.registry import get_arch
+    from arena.submit.worker import op_resolve
+
+    def resolve(tie: bool) -> dict:
+        h = {"size": "tiny", "vocab_size": 21, "max_seq_len": 64, "seq_len": 32, "tie_embeddings": tie}
+        return op_resolve({"spec": get_arch("rnn")}, h, b"")[0]
+
+    tied, untied = resolve(True), resolve(False)
+    d = tied["d_model"]
+    assert untied["params"]["total"] - tied["params"]["total"] == d * 21
+    from arena.registry import get_task
+
+    assert get_task("nested-parity").cls.tie_embeddings is False  # what the suite reads from the task it trains
+    assert get_task("counter-chain").cls.tie_embeddings is True
