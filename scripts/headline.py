@@ -153,7 +153,8 @@ def unfinished_runs(db: str) -> list[dict[str, Any]]:
         shape, train = cfg.get("shape") or {}, (cfg.get("spec") or {}).get("train") or {}
         out.append({"model": model_name({"arch": run.arch, "config": cfg}), "arch": run.arch, "task": run.task,
                     "split": run.split, "seed": run.seed, "lr": train.get("lr"), "d_model": shape.get("d_model"),
-                    "n_layers": shape.get("n_layers"), "params_total": run.params_total, "status": run.status,
+                    "n_layers": shape.get("n_layers"), "params_total": run.params_total or _params(run.arch, cfg),
+                    "status": run.status,
                     "steps": state.get("step"), "max_steps": train.get("max_steps"),
                     "seconds": round(float(state.get("seconds") or 0), 1),
                     "val_curve": " ".join(f"{p['step']}:{p['val']:.3f}" for p in curve),
@@ -218,13 +219,28 @@ def ceiling_table(ceilings: list[dict[str, Any]], rows: list[dict[str, Any]]) ->
     return "\n".join(lines)
 
 
+def _params(arch: str, config: dict[str, Any]) -> int | None:
+    """Analytic parameters of a run that has not recorded its own yet (they are written when it completes)."""
+    from arena.api import ModelShape
+    from arena.blocks import analytic_params
+    from arena.registry import get_arch
+
+    try:
+        spec = get_arch(arch)
+        return analytic_params(spec, ModelShape(**config["shape"]),
+                               spec.config.model_validate(config.get("arch_config", {})))["total"]
+    except Exception:  # an unknown or changed architecture: leave the cell blank rather than guess
+        return None
+
+
 def unfinished_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| model | params | task / split | LR | steps done / cap | best val EM | validation curve (step: val EM) "
              "| status |", "|---|---:|---|---:|---|---:|---|---|"]
     for r in rows:
         best = "–" if r["best_val"] is None else f"**{100 * r['best_val']:.1f}**"
         curve = ", ".join(f"{s}: {100 * float(v):.1f}" for s, v in (p.split(":") for p in r["val_curve"].split()))
-        lines.append(f"| {r['model']} | {int(r['params_total'] or 0):,} | {r['task']} / {r['split']} | {r['lr']} | "
+        params = f"{int(r['params_total']):,}" if r["params_total"] else "–"
+        lines.append(f"| {r['model']} | {params} | {r['task']} / {r['split']} | {r['lr']} | "
                      f"{r['steps']:,} / {r['max_steps']:,} | {best} | {curve or '–'} | {r['status']} (run {r['run_id']}) |")
     return "\n".join(lines)
 

@@ -97,7 +97,12 @@ def test_kept_rows_stand_in_for_a_lost_database_and_unfinished_runs_show_their_c
     con.execute("UPDATE runs SET status = 'failed'")
     con.commit()
     con.close()
+    con = sqlite3.connect(tmp_path / "a.db")
+    con.execute("UPDATE runs SET params_total = NULL")  # as a running run has it: written when it completes
+    con.commit()
+    con.close()
     (un,) = h.unfinished_runs(db)
+    assert un["params_total"] == int(rows[0]["params_total"]) > 0  # analytic, equal to what the finished run counted
     assert un["model"] == "transformer d16x1" and un["steps"] == 4 and un["val_curve"].startswith("2:")
     table = h.unfinished_table([un])
     assert "| transformer d16x1 |" in table and "4 / 4" in table and "failed (run 1)" in table
