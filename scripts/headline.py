@@ -136,16 +136,19 @@ def kept_rows(path: str) -> list[dict[str, Any]]:
 def unfinished_runs(db: str) -> list[dict[str, Any]]:
     """Gradient-trained runs of the headline tasks that have not finished (still training, stopped or killed): the
     validation curve their last checkpoint holds, with provenance. The 6.5M Transformer is one."""
+    from arena.errors import ArenaError
     from arena.store import list_runs, open_store
+    from arena.stored import checkpoint_file
     from arena.train import read_checkpoint
 
     engine = open_store(db)
     out = []
     for run in list_runs(engine):
-        if run.status == "completed" or run.task not in TASKS or run.split not in SPLITS or not run.checkpoint_path:
+        if run.status == "completed" or run.task not in TASKS or run.split not in SPLITS:
             continue
-        path = Path(run.checkpoint_path)
-        if not path.exists():
+        try:  # its recorded path, else the config hash's place under $ARENA_CHECKPOINT_DIR
+            path = checkpoint_file(run)
+        except ArenaError:
             continue
         state = read_checkpoint(path).get("state") or {}
         curve = [p for p in state.get("curve") or [] if "val" in p]
