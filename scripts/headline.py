@@ -89,9 +89,16 @@ def to_row(rec: dict[str, Any], n_test: int | None = None) -> dict[str, Any]:
         "run_id": rec["run_id"], "config_hash": rec["config_hash"], "status": rec["status"],
         "git_commit": prov.get("git_commit"), "git_dirty": prov.get("git_dirty"),
         "arena_version": prov.get("arena_version"), "hardware": (rec.get("hardware") or {}).get("cpu", ""),
-        "finished_at": rec.get("finished_at"), "sweep_command": prov.get("command"),
+        "finished_at": rec.get("finished_at"), "sweep_command": _no_db_url(prov.get("command")),
         "reproduce": reproduce_command(rec), "source": "database",
     }
+
+
+def _no_db_url(command: str | None) -> str | None:
+    """A recorded command without its database URL (a machine-local path or credentials do not belong in a CSV)."""
+    import re
+
+    return None if command is None else re.sub(r"--db(=|\s+)\S+", "--db $ARENA_DB_URL", command)
 
 
 def load(db: str) -> list[dict[str, Any]]:
