@@ -518,8 +518,11 @@ def main(argv: list[str] | None = None) -> int:
     select(rows)
     write_csv(rows, args.out)
     unfinished = unfinished_runs(args.db)
+    unfinished_csv = args.out.with_name(args.out.stem + "_unfinished.csv")
     if unfinished:
-        write_csv_fields(unfinished, args.out.with_name(args.out.stem + "_unfinished.csv"))
+        write_csv_fields(unfinished, unfinished_csv)
+    else:  # every run finished: no stale curve file
+        unfinished_csv.unlink(missing_ok=True)
     if args.doc.exists():
         render(rows, args.doc, unfinished)
     if not args.no_plot:
