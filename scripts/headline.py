@@ -176,33 +176,25 @@ def unfinished_runs(db: str) -> list[dict[str, Any]]:
 def shift_ceilings(seeds: tuple[int, ...] = (0, 1, 2)) -> list[dict[str, Any]]:
     """What the state machine's skeleton can reach on each ``scan-shift`` test set: the share of commands with at
     most one conjunction (no lexicon does better: the skeleton rejects a second conjunction), and the exact match
-    of SCAN's own lexicon (every 0-conjunction command, every 'after', and an 'and' only where interleaving equals
-    concatenation). Per seed: the seed draws the split's commands."""
-    from arena.architectures import state_machine_skeletons as sk
+    of SCAN's own lexicon, i.e. of SCAN's interpretation function on those commands (the skeleton with SCAN's
+    lexicon computes it exactly, tests/architectures/test_state_machine.py): every 0-conjunction command, every
+    'after', and an 'and' only where interleaving equals concatenation. Per seed: the seed draws the split's
+    commands."""
     from arena.data import load_task
-    from arena.tasks.scan_grammar import INPUT_WORDS
+    from arena.tasks.scan_grammar import interpret
 
-    row = {w: i for i, w in enumerate(sorted(INPUT_WORDS))}
-    acts = ["I_JUMP", "I_LOOK", "I_RUN", "I_TURN_LEFT", "I_TURN_RIGHT", "I_WALK"]
-    emit = [(i,) for i in range(len(acts))] + [()]
-    lex = [(0, 0)] * len(row)
-    for w, role, arg in [("walk", sk.PRIM, 5), ("look", sk.PRIM, 1), ("run", sk.PRIM, 2), ("jump", sk.PRIM, 0),
-                         ("turn", sk.PRIM, 6), ("left", sk.DIR, 3), ("right", sk.DIR, 4), ("opposite", sk.AMUL, 1),
-                         ("around", sk.LOOP, 3), ("twice", sk.LOOP, 1), ("thrice", sk.LOOP, 2), ("and", sk.CONJ, 0),
-                         ("after", sk.CONJ, 1)]:
-        lex[row[w]] = (role, arg)
     out = []
     for split, seed in ((s, k) for s in SPLITS for k in seeds):
         task = load_task("scan-shift", split=split, seed=seed)
         words = task.vocab.tokens
         n = at_most_one = scan_lex = 0
         for e in task.splits["test"]:
-            cmd = [words[i] for i in e.tokens[1: e.prompt_len - 1]]
+            cmd = " ".join(words[i] for i in e.tokens[1: e.prompt_len - 1])
             target = [words[i] for i in e.tokens[e.prompt_len: -1]]
-            got = sk.scan_execute(tuple(row[w] for w in cmd), lex, 0, emit)
+            parsable = sum(w in ("and", "after") for w in cmd.split()) <= 1
             n += 1
-            at_most_one += sum(w in ("and", "after") for w in cmd) <= 1
-            scan_lex += got is not None and [acts[s] for s in got] == target
+            at_most_one += parsable
+            scan_lex += parsable and interpret(cmd) == target
         out.append({"split": split, "seed": seed, "n_test": n, "at_most_one_conj": at_most_one / n,
                     "scan_lexicon": scan_lex / n})
     return out
@@ -315,17 +307,10 @@ def select(rows: list[dict[str, Any]]) -> None:
             r["lr_selected"] = r["lr"] == best["lr"]
 
 
-def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+def write_csv(rows: list[dict[str, Any]], path: Path, fields: list[str] = FIELDS) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-
-
-def write_csv_fields(rows: list[dict[str, Any]], path: Path) -> None:
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
 
@@ -520,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     unfinished = unfinished_runs(args.db)
     unfinished_csv = args.out.with_name(args.out.stem + "_unfinished.csv")
     if unfinished:
-        write_csv_fields(unfinished, unfinished_csv)
+        write_csv(unfinished, unfinished_csv, list(unfinished[0]))
     else:  # every run finished: no stale curve file
         unfinished_csv.unlink(missing_ok=True)
     if args.doc.exists():

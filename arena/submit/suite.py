@@ -229,7 +229,7 @@ class SuiteRunner:
         r.seq_len = max(1, round(sum(eval_lens) / len(eval_lens))) if eval_lens else r.max_len
         r.flops_len = max(2, min(r.seq_len, FLOPS_LENGTH))
         w = self.worker("resolve")
-        tie = bool(getattr(task, "tie_embeddings", True))  # the task's head choice, as for built-in runs
+        tie = task.tie_embeddings  # the task's head choice, as arena.spec.resolve gives a built-in run
         res, _ = w.call({"op": "resolve", "size": r.spec.size, "vocab_size": r.vocab, "max_seq_len": r.max_len,
                          "tie_embeddings": tie, "seq_len": r.seq_len, "flops_lengths": [r.flops_len]}, max_reply=0)
         w.kill()
