@@ -51,11 +51,16 @@ class RNNMixer(nn.Module):
         return y
 
     def forward_stacked(self, x: torch.Tensor) -> torch.Tensor:
-        """forward() when arena.batched trains several models as one stack (nn.LSTM has no vmap rule)."""
-        from arena.batched import per_model
+        """forward() when arena.batched trains several models as one stack (nn.LSTM has no vmap rule). A narrow
+        LSTM (d_model <= FUSE_HIDDEN / 4) runs as block-diagonal LSTMs over groups of models
+        (:func:`_fused_lstm`); otherwise, and for GRU and tanh-RNN, one ``aten`` call per model."""
+        from arena.batched import all_models, per_model
 
         r = self.rnn
-        return per_model(_recurrence(self.cell), x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0)
+        weights = (r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0)
+        if self.cell == "lstm" and 4 * self.d_model <= FUSE_HIDDEN:
+            return all_models(_fused_lstm, x, *weights)
+        return per_model(_recurrence(self.cell), x, *weights)
 
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> Any:
         z = torch.zeros(1, batch, self.d_model, device=device)
@@ -76,6 +81,40 @@ def _recurrence(cell: str) -> Any:
         return fn(x, hx, list(weights), True, 1, 0.0, torch.is_grad_enabled(), False, True)[0]
 
     return run
+
+
+FUSE_HIDDEN = 48  # widest block-diagonal LSTM that beats per-model calls (bench_batched, 1 CPU thread)
+
+
+def _block_diag(w: torch.Tensor, gates: int) -> torch.Tensor:
+    """(G, gates*H, I) weights of G models -> one (gates*G*H, G*I) block-diagonal matrix, gate-major (all models'
+    rows of gate 0, then gate 1, ...). Built by ``diag_embed``, whose backward reads the diagonal blocks only:
+    each model's gradient comes from its own block."""
+    g_models, rows, cols = w.shape
+    h = rows // gates
+    w4 = w.view(g_models, gates, h, cols).permute(1, 2, 3, 0)  # (gates, H, I, G)
+    return torch.diag_embed(w4).permute(0, 3, 1, 4, 2).reshape(gates * g_models * h, g_models * cols)
+
+
+def _fused_lstm(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
+                b_hh: torch.Tensor) -> torch.Tensor:
+    """K one-layer LSTMs with their own weights as ONE ``aten::lstm`` call per group of models: a group's hidden
+    states sit side by side (model k in channel block k) and its weights form block-diagonal matrices, so the
+    zero blocks keep the models apart exactly (0 * finite = 0). ``x`` (K, B, T, I), weights stacked over K ->
+    (K, B, T, H). Groups hold up to ``FUSE_HIDDEN // H`` models (wider fused matrices cost more than they save)."""
+    k, b, t, i = x.shape
+    h = w_hh.shape[2]
+    group = max(1, FUSE_HIDDEN // h)
+    run = _recurrence("lstm")
+    outs = []
+    for a in range(0, k, group):
+        sl = slice(a, min(k, a + group))
+        n = sl.stop - sl.start
+        xx = x[sl].permute(1, 2, 0, 3).reshape(b, t, n * i)
+        bias = [v[sl].view(n, 4, h).transpose(0, 1).reshape(4 * n * h) for v in (b_ih, b_hh)]
+        y = run(xx, _block_diag(w_ih[sl], 4), _block_diag(w_hh[sl], 4), *bias)  # (B, T, n*H)
+        outs.append(y.view(b, t, n, h).permute(2, 0, 1, 3))
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
 def rnn_params(d_model: int, cfg: RNNConfig) -> int:

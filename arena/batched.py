@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,28 +77,55 @@ def stack_problem(models: Sequence[nn.Module], cfgs: Sequence[TrainConfig]) -> s
 
 
 class _Stack:
-    """The stacked parameters and AdamW state of the models still training (row j <-> model ``rows[j]``)."""
+    """The stacked parameters and AdamW state of the models still training (row j <-> model ``rows[j]``).
+
+    All parameters of a row live in one flat (K, N) tensor (each named parameter is a leaf tensor sharing its
+    storage), and so do the AdamW moments: the optimizer and the clipping are a handful of whole-stack operations
+    per step instead of a loop over parameter tensors."""
 
     def __init__(self, models: Sequence[nn.Module], rows: list[int]):
         self.rows = rows
         params, buffers = stack_module_state([models[k] for k in rows])
-        self.params = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+        self.shapes = {n: tuple(p.shape[1:]) for n, p in params.items()}
+        self.flat = torch.cat([p.detach().flatten(1) for p in params.values()], dim=1)
+        self.exp_avg_flat = torch.zeros_like(self.flat)
+        self.exp_avg_sq_flat = torch.zeros_like(self.flat)
         self.buffers = buffers
-        self.exp_avg = {n: torch.zeros_like(p) for n, p in self.params.items()}
-        self.exp_avg_sq = {n: torch.zeros_like(p) for n, p in self.params.items()}
         self.steps = torch.zeros(len(rows), dtype=torch.float64)  # AdamW's step count per model
         decay_ids = {id(p) for p in param_groups(models[rows[0]], 1.0)[0]["params"]}
         self.decay = {n: id(p) in decay_ids for n, p in models[rows[0]].named_parameters()}
+        self.decay_cols = torch.cat([torch.full((math.prod(s),), self.decay[n], dtype=torch.bool)
+                                     for n, s in self.shapes.items()])
+        self._views()
+
+    def _views(self) -> None:
+        """(Re)make the named leaf parameters and moment views on the flat tensors."""
+        self.params, self.exp_avg, self.exp_avg_sq = {}, {}, {}
+        k, at = self.flat.shape[0], 0
+        for n, s in self.shapes.items():
+            size = math.prod(s)
+            self.params[n] = self.flat[:, at:at + size].view(k, *s).detach().requires_grad_(True)
+            self.exp_avg[n] = self.exp_avg_flat[:, at:at + size].view(k, *s)
+            self.exp_avg_sq[n] = self.exp_avg_sq_flat[:, at:at + size].view(k, *s)
+            at += size
+
+    def flat_grad(self) -> torch.Tensor | None:
+        """The (K, N) gradient of the whole stack (zeros where a parameter got none); None if none got one."""
+        grads = [p.grad for p in self.params.values()]
+        if all(g is None for g in grads):
+            return None
+        return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten(1)
+                          for g, p in zip(grads, self.params.values(), strict=True)], dim=1)
 
     def keep(self, rows: list[int]) -> None:
         """Drop the rows of models that stopped."""
         idx = torch.tensor([self.rows.index(k) for k in rows])
-        self.params = {n: p.detach()[idx].requires_grad_(True) for n, p in self.params.items()}
+        self.flat, self.exp_avg_flat, self.exp_avg_sq_flat = (self.flat[idx], self.exp_avg_flat[idx],
+                                                              self.exp_avg_sq_flat[idx])
         self.buffers = {n: b[idx] for n, b in self.buffers.items()}
-        self.exp_avg = {n: t[idx] for n, t in self.exp_avg.items()}
-        self.exp_avg_sq = {n: t[idx] for n, t in self.exp_avg_sq.items()}
         self.steps = self.steps[idx]
         self.rows = rows
+        self._views()
 
     def write_into(self, model: nn.Module, row: int) -> None:
         """Copy the stacked weights of one row into a real module (evaluation, checkpoints, the final model)."""
@@ -131,7 +159,7 @@ class _VmapOnly(torch.autograd.Function):
 
     @staticmethod
     def forward(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:  # pragma: no cover - vmap only
-        raise RuntimeError("per_model and fold_models are only for forward_stacked under torch.func.vmap")
+        raise RuntimeError("per_model, fold_models and all_models are only for forward_stacked under vmap")
 
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:  # pragma: no cover - vmap only
@@ -139,7 +167,7 @@ class _VmapOnly(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - autograd records the vmap rule's ops instead
-        raise RuntimeError("per_model and fold_models are only for forward_stacked under torch.func.vmap")
+        raise RuntimeError("per_model, fold_models and all_models are only for forward_stacked under vmap")
 
 
 class _PerModel(_VmapOnly):
@@ -181,42 +209,63 @@ def fold_models(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.T
     return _Folded.apply(fn, *args)
 
 
-def _per_row(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
-    """A (K, 1, ..., 1) tensor broadcasting one value per model over a stacked parameter."""
-    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, *([1] * (like.dim() - 1)))
+class _AllModels(_VmapOnly):
+    """Run ``fn`` once on the stacked tensors under vmap (model dimension first in every argument and the result)."""
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[int | None, ...], fn: Callable[..., torch.Tensor],
+             *args: Any) -> tuple[torch.Tensor, int]:
+        k = info.batch_size
+        stacked = [a.movedim(d, 0) if d is not None else a.expand(k, *a.shape)
+                   for a, d in zip(args, in_dims[1:], strict=True)]
+        return fn(*stacked), 0
+
+
+def all_models(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
+    """Inside a module's ``forward_stacked``: ``fn`` called once with every argument stacked over the K models
+    (dimension 0 is the model), returning the stacked result. For a kernel written for the whole stack (the LSTM
+    recurrence as batched matrix products, :mod:`architectures.rnn`)."""
+    return _AllModels.apply(fn, *args)
+
+
+def _col(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    """A (K, 1) column: one value per model, broadcasting over the flat (K, N) stack."""
+    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1)
 
 
 @torch.no_grad()
-def _clip(stack: _Stack, max_norms: Sequence[float]) -> torch.Tensor:
-    """``clip_grad_norm_`` per model; returns each model's total gradient norm before clipping."""
-    grads = [p.grad for p in stack.params.values() if p.grad is not None]
-    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])  # (P, K)
-    total = torch.linalg.vector_norm(norms, dim=0)  # (K,)
+def _clip(grad: torch.Tensor, max_norms: Sequence[float]) -> torch.Tensor:
+    """``clip_grad_norm_`` per model on the flat (K, N) gradient; returns each model's total norm before clipping."""
+    total = torch.linalg.vector_norm(grad, dim=1)  # (K,)
     coef = (torch.tensor(max_norms, dtype=total.dtype) / (total + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+    grad.mul_(coef.view(-1, 1))
     return total
 
 
 @torch.no_grad()
-def _adamw(stack: _Stack, lrs: Sequence[float], wds: Sequence[float], betas: tuple[float, float]) -> None:
-    """One decoupled-weight-decay Adam step per model, in torch.optim.AdamW's order of operations."""
+def _adamw(stack: _Stack, grad: torch.Tensor, lrs: Sequence[float], wds: Sequence[float],
+           betas: tuple[float, float]) -> None:
+    """One decoupled-weight-decay Adam step per model on the flat stack, in torch.optim.AdamW's order of
+    operations (no weight decay on the columns of biases, norms and 1-d parameters)."""
     beta1, beta2 = betas
+    p, m, v = stack.flat, stack.exp_avg_flat, stack.exp_avg_sq_flat
+    skipped = [n for n, q in stack.params.items() if q.grad is None]
+    kept = {n: (stack.params[n].detach().clone(), stack.exp_avg[n].clone(), stack.exp_avg_sq[n].clone())
+            for n in skipped}  # as torch.optim: a parameter without a gradient is left alone
     stack.steps += 1
     bc1 = [1 - beta1 ** float(s) for s in stack.steps]
     bc2_sqrt = [(1 - beta2 ** float(s)) ** 0.5 for s in stack.steps]
-    step_size = [-(lr / b) for lr, b in zip(lrs, bc1, strict=True)]
-    decay = [1 - lr * wd for lr, wd in zip(lrs, wds, strict=True)]
-    for n, p in stack.params.items():
-        g, m, v = p.grad, stack.exp_avg[n], stack.exp_avg_sq[n]
-        if g is None:  # as torch.optim: a parameter without a gradient is left alone
-            continue
-        if stack.decay[n] and any(wd != 0 for wd in wds):
-            p.mul_(_per_row(decay, p))
-        m.lerp_(g, 1 - beta1)
-        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        denom = v.sqrt().div_(_per_row(bc2_sqrt, p)).add_(EPS)
-        p.add_(m.div(denom).mul_(_per_row(step_size, p)))
+    if any(wd != 0 for wd in wds):
+        decay = _col([1 - lr * wd for lr, wd in zip(lrs, wds, strict=True)], p)
+        p.mul_(torch.where(stack.decay_cols, decay, 1.0))
+    m.lerp_(grad, 1 - beta1)
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denom = v.sqrt().div_(_col(bc2_sqrt, p)).add_(EPS)
+    p.add_(m.div(denom).mul_(_col([-(lr / b) for lr, b in zip(lrs, bc1, strict=True)], p)))
+    for n, (q, mq, vq) in kept.items():
+        stack.params[n].detach().copy_(q)
+        stack.exp_avg[n].copy_(mq)
+        stack.exp_avg_sq[n].copy_(vq)
 
 
 def _pad_stack(batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -310,8 +359,12 @@ def train_many(models: Sequence[nn.Module], tasks: Sequence[Task], cfgs: Sequenc
         for p in stack.params.values():
             p.grad = None
         losses.sum().backward()
-        gnorm = _clip(stack, [m.cfg.grad_clip for m in act])
-        _adamw(stack, lrs, [m.cfg.weight_decay for m in act], betas)
+        grad = stack.flat_grad()
+        if grad is None:  # nothing to clip or step (torch.optim skips parameters without gradients)
+            gnorm = torch.zeros(len(act))
+        else:
+            gnorm = _clip(grad, [m.cfg.grad_clip for m in act])
+            _adamw(stack, grad, lrs, [m.cfg.weight_decay for m in act], betas)
         share = (time.perf_counter() - t0) / len(act)
         if _after_step(stack, act, raw, losses.tolist(), gnorm.tolist(), share, device, on_step):
             stack = _retire(stack, members, models)
@@ -366,4 +419,4 @@ def rows_stackable(n: int, d_model: int, limit: int = 128) -> bool:
     return n >= 2 and d_model <= limit
 
 
-__all__ = ["train_many", "stack_problem", "rows_stackable", "per_model", "fold_models"]
+__all__ = ["train_many", "stack_problem", "rows_stackable", "per_model", "fold_models", "all_models"]

@@ -14,9 +14,9 @@ from arena.train import train
 MEMBERS = [(0, 3e-3, 30), (1, 3e-3, 30), (0, 1e-3, 30), (1, 1e-3, 20)]
 
 
-def _resolved(arch: str, seed: int, lr: float, steps: int, extra: tuple[str, ...] = ()):
+def _resolved(arch: str, seed: int, lr: float, steps: int, extra: tuple[str, ...] = (), d_model: int = 16):
     cfg = {"n_heads": 2} if arch == "transformer" else {}
-    return prepare(RunSpec(arch=arch, task="counter-chain", split="iid", d_model=16, n_layers=2, seed=seed,
+    return prepare(RunSpec(arch=arch, task="counter-chain", split="iid", d_model=d_model, n_layers=2, seed=seed,
                            arch_config=cfg, task_config={"depth": 1, "n_train": 64, "n_val": 16, "n_test": 16}),
                    [f"train.lr={lr}", f"train.max_steps={steps}", "train.eval_every=10", "train.early_stop=null",
                     "train.warmup_steps=5", *extra])
@@ -26,9 +26,10 @@ def _max_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:
     return max(float((p - q).detach().abs().max()) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
-@pytest.mark.parametrize("arch", ["rnn", "transformer", "mamba"])
-def test_stack_equals_one_at_a_time(arch):
-    res = [_resolved(arch, *m) for m in MEMBERS]
+@pytest.mark.parametrize(("arch", "d_model"), [("rnn", 16), ("rnn", 8), ("transformer", 16), ("mamba", 16)])
+def test_stack_equals_one_at_a_time(arch, d_model):
+    """(rnn at d_model 8 takes the block-diagonal LSTM path, at 16 one LSTM call per model)."""
+    res = [_resolved(arch, *m, d_model=d_model) for m in MEMBERS]
     alone = [build_for(r) for r in res]
     together = [build_for(r) for r in res]
     assert stack_problem(together, [r.spec.train for r in res]) is None
@@ -46,6 +47,31 @@ def test_stack_equals_one_at_a_time(arch):
     # the members really trained, and differently (distinct seeds and learning rates)
     assert _max_diff(together[0], build_for(res[0])) > 1e-3
     assert _max_diff(together[0], together[2]) > 1e-3
+
+
+def test_block_diagonal_lstm_equals_one_lstm_per_model():
+    """The fused LSTM of a stack (groups of models as one block-diagonal aten::lstm) gives each model the output
+    and the gradients of its own nn.LSTM, and no gradient reaches another model's weights or inputs."""
+    from arena.architectures.rnn import FUSE_HIDDEN, _fused_lstm, _recurrence
+
+    h, k = 8, FUSE_HIDDEN // 8 + 1  # one full group and one model alone
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(k, 4, 7, h, generator=gen).requires_grad_(True)
+    ws = [(torch.randn(k, 4 * h, h, generator=gen) / h**0.5).requires_grad_(True) for _ in range(2)]
+    ws += [(0.1 * torch.randn(k, 4 * h, generator=gen)).requires_grad_(True) for _ in range(2)]
+    dy = torch.randn(k, 4, 7, h, generator=gen)
+    run = _recurrence("lstm")
+    ref = torch.stack([run(x[j], *(w[j] for w in ws)) for j in range(k)])
+    ref_grads = torch.autograd.grad(ref, [x, *ws], dy)
+    out = _fused_lstm(x, *ws)
+    assert (out - ref).abs().max() < 1e-6
+    for g, r in zip(torch.autograd.grad(out, [x, *ws], dy), ref_grads, strict=True):
+        assert (g - r).abs().max() < 1e-5 * max(1.0, float(r.abs().max()))
+    for j in (0, k - 1):  # a loss on one model's output: every other model's gradient is exactly zero
+        grads = torch.autograd.grad(_fused_lstm(x, *ws)[j].square().sum(), [x, *ws])
+        for g in grads:
+            assert float(g[j].abs().max()) > 0
+            assert float(torch.cat([g[:j], g[j + 1 :]]).abs().max()) == 0.0
 
 
 def test_a_stacked_checkpoint_resumes_alone(tmp_path):
