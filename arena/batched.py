@@ -91,7 +91,7 @@ class _Stack:
         self.exp_avg_flat = torch.zeros_like(self.flat)
         self.exp_avg_sq_flat = torch.zeros_like(self.flat)
         self.buffers = buffers
-        self.steps = torch.zeros(len(rows), dtype=torch.float64)  # AdamW's step count per model
+        self.steps = [0.0] * len(rows)  # AdamW's step count per model
         decay_ids = {id(p) for p in param_groups(models[rows[0]], 1.0)[0]["params"]}
         self.decay = {n: id(p) in decay_ids for n, p in models[rows[0]].named_parameters()}
         self.decay_cols = torch.cat([torch.full((math.prod(s),), self.decay[n], dtype=torch.bool)
@@ -123,7 +123,7 @@ class _Stack:
         self.flat, self.exp_avg_flat, self.exp_avg_sq_flat = (self.flat[idx], self.exp_avg_flat[idx],
                                                               self.exp_avg_sq_flat[idx])
         self.buffers = {n: b[idx] for n, b in self.buffers.items()}
-        self.steps = self.steps[idx]
+        self.steps = [self.steps[int(i)] for i in idx]
         self.rows = rows
         self._views()
 
@@ -252,9 +252,9 @@ def _adamw(stack: _Stack, grad: torch.Tensor, lrs: Sequence[float], wds: Sequenc
     skipped = [n for n, q in stack.params.items() if q.grad is None]
     kept = {n: (stack.params[n].detach().clone(), stack.exp_avg[n].clone(), stack.exp_avg_sq[n].clone())
             for n in skipped}  # as torch.optim: a parameter without a gradient is left alone
-    stack.steps += 1
-    bc1 = [1 - beta1 ** float(s) for s in stack.steps]
-    bc2_sqrt = [(1 - beta2 ** float(s)) ** 0.5 for s in stack.steps]
+    stack.steps = [s + 1 for s in stack.steps]
+    bc1 = [1 - beta1**s for s in stack.steps]
+    bc2_sqrt = [(1 - beta2**s) ** 0.5 for s in stack.steps]
     if any(wd != 0 for wd in wds):
         decay = _col([1 - lr * wd for lr, wd in zip(lrs, wds, strict=True)], p)
         p.mul_(torch.where(stack.decay_cols, decay, 1.0))
@@ -266,6 +266,16 @@ def _adamw(stack: _Stack, grad: torch.Tensor, lrs: Sequence[float], wds: Sequenc
         stack.params[n].detach().copy_(q)
         stack.exp_avg[n].copy_(mq)
         stack.exp_avg_sq[n].copy_(vq)
+
+
+def _losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each model's mean cross-entropy over its non-ignored targets, (K, B, T, V) logits -> (K,): one
+    ``cross_entropy`` for the whole stack outside vmap (vmapped, its log-softmax takes a slow strided path, ~10x
+    the time of the same op on the flattened stack)."""
+    k = logits.shape[0]
+    per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE,
+                                reduction="none").view(k, -1)
+    return per_token.sum(1) / (y != IGNORE).view(k, -1).sum(1)
 
 
 def _pad_stack(batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,12 +352,10 @@ def train_many(models: Sequence[nn.Module], tasks: Sequence[Task], cfgs: Sequenc
             if members[k].resumed:
                 stack.opt_state_from(members[k].opt, models[k], j)
 
-    def loss_one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor,
-                 y: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(base, (p, b), (x,))
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
+    def logits_one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return functional_call(base, (p, b), (x,))
 
-    batched_loss = vmap(loss_one, randomness="error")
+    batched_logits = vmap(logits_one, randomness="error")
     betas = cfgs[0].betas
     while stack is not None:
         t0 = time.perf_counter()
@@ -355,7 +363,7 @@ def train_many(models: Sequence[nn.Module], tasks: Sequence[Task], cfgs: Sequenc
         lrs = [m.lr_now() for m in act]
         raw = [m.batches.next() for m in act]
         x, y = _pad_stack(raw)
-        losses = batched_loss(stack.params, stack.buffers, x.to(device), y.to(device))
+        losses = _losses(batched_logits(stack.params, stack.buffers, x.to(device)), y.to(device))
         for p in stack.params.values():
             p.grad = None
         losses.sum().backward()
