@@ -9,7 +9,7 @@ operation is issued once for all K. Each model keeps everything it would have al
   :func:`arena.train.train` draws), padded on the right to the longest batch of the step (causal models ignore
   what follows, and padded positions carry no loss);
 * its own AdamW moments, step count, learning rate and schedule (:func:`arena.train.lr_lambda`), weight decay and
-  gradient clipping (``clip_grad_norm_`` per model);
+  gradient clipping (``clip_grad_norm_`` per model), computed on one flat (K, N) tensor of all parameters;
 * its own validation, early stop, curve and checkpoints, in the checkpoint format of :mod:`arena.train`, so a
   batched run resumes alone and a lone run resumes batched.
 
@@ -223,8 +223,8 @@ class _AllModels(_VmapOnly):
 
 def all_models(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
     """Inside a module's ``forward_stacked``: ``fn`` called once with every argument stacked over the K models
-    (dimension 0 is the model), returning the stacked result. For a kernel written for the whole stack (the LSTM
-    recurrence as batched matrix products, :mod:`architectures.rnn`)."""
+    (dimension 0 is the model), returning the stacked result. For a kernel written for the whole stack (the
+    block-diagonal LSTM of :mod:`architectures.rnn`)."""
     return _AllModels.apply(fn, *args)
 
 

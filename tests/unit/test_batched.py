@@ -74,6 +74,39 @@ def test_block_diagonal_lstm_equals_one_lstm_per_model():
             assert float(torch.cat([g[:j], g[j + 1 :]]).abs().max()) == 0.0
 
 
+def test_flat_adamw_equals_torch_adamw_and_skips_parameters_without_gradients():
+    """The stack's AdamW on its flat (K, N) tensor: torch.optim.AdamW per model (weight decay on matrices only,
+    per-model clipping), and a parameter without a gradient keeps its weights and moments."""
+    from arena.batched import _adamw, _clip, _Stack
+    from arena.train import param_groups
+
+    torch.manual_seed(0)
+    models = [torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)) for _ in range(2)]
+    ref = [torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)) for _ in range(2)]
+    for r, m in zip(ref, models, strict=True):
+        r.load_state_dict(m.state_dict())
+    lrs, wds, clips = [1e-2, 3e-2], [0.1, 0.0], [0.5, 10.0]
+    opts = [torch.optim.AdamW(param_groups(r, wd), lr=lr, betas=(0.9, 0.95)) for r, lr, wd in zip(ref, lrs, wds, strict=True)]
+    stack = _Stack(models, [0, 1])
+    for step in range(3):
+        grads = [{n: torch.randn_like(p) for n, p in r.named_parameters()} for r in ref]
+        frozen = "1.weight" if step == 2 else None  # the last step: the second layer's weight gets no gradient
+        for r, g, o, c in zip(ref, grads, opts, clips, strict=True):
+            o.zero_grad(set_to_none=True)
+            for n, p in r.named_parameters():
+                p.grad = None if n == frozen else g[n].clone()
+            torch.nn.utils.clip_grad_norm_(r.parameters(), c)
+            o.step()
+        for n, p in stack.params.items():
+            p.grad = None if n == frozen else torch.stack([g[n] for g in grads])
+        flat = stack.flat_grad()
+        _clip(flat, clips)
+        _adamw(stack, flat, lrs, wds, (0.9, 0.95))
+    for j, r in enumerate(ref):
+        for n, p in r.named_parameters():
+            assert (stack.params[n][j] - p).abs().max() < 1e-6, n
+
+
 def test_a_stacked_checkpoint_resumes_alone(tmp_path):
     """Interrupt a stack after its step-10 checkpoint; each model then resumes alone and ends where an
     uninterrupted lone run ends (the checkpoint format is arena.train's)."""
