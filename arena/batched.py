@@ -270,8 +270,8 @@ def _adamw(stack: _Stack, grad: torch.Tensor, lrs: Sequence[float], wds: Sequenc
 
 def _losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Each model's mean cross-entropy over its non-ignored targets, (K, B, T, V) logits -> (K,): one
-    ``cross_entropy`` for the whole stack outside vmap (vmapped, its log-softmax takes a slow strided path, ~10x
-    the time of the same op on the flattened stack)."""
+    ``cross_entropy`` call for the whole stack outside vmap (equal results; 0-0.8 ms per step less than the
+    vmapped call for 6 rnn models)."""
     k = logits.shape[0]
     per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE,
                                 reduction="none").view(k, -1)
