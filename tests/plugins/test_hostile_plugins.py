@@ -29,6 +29,7 @@ from arena.registry import BUILTIN_ARCHS
 from arena.store import open_store
 from arena.store.models import Run
 from arena.submit import submit
+from tests._signals import default_sigint
 
 HERE = Path(__file__).parent
 HOSTILE = HERE / "hostile"
@@ -173,7 +174,7 @@ def _cli_submit(path: Path, db: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code, "submit", str(path), "--db", f"sqlite:///{db}",
                              "--tasks", "counter-chain", "--max-steps", "3", "--time-limit", "300"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONFAULTHANDLER="1"))
+                            env=dict(os.environ, PYTHONFAULTHANDLER="1"), preexec_fn=default_sigint)
 
 
 def _interrupt_leaves_nothing(tmp_path, sig: int) -> None:

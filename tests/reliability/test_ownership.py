@@ -17,6 +17,7 @@ import torch
 
 from arena import ownership
 from arena.store import get_run, list_runs, open_store
+from tests._signals import default_sigint
 
 TINY = ["--arch", "rnn", "--task", "scan-depth", "--size", "tiny", "--set", "task.n_train=40", "--set",
         "task.n_val=5", "--set", "task.n_test_per_depth=5", "--set", "latency.enabled=false"]
@@ -106,7 +107,8 @@ def test_same_configuration_twice_at_once(tmp_path):
             "--set", "train.early_stop=null", "--max-steps", "3000", "--db", db]
 
     def start(*extra):
-        return subprocess.Popen([*args, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen([*args, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=default_sigint)
 
     first = start()
     _wait_for(lambda: [r for r in _rows(db_path) if r[1] == "running"] or first.poll() is not None, "the first run")

@@ -14,6 +14,7 @@ import warnings
 
 from arena.store import engine as store_engine
 from arena.store import get_run, open_store, repo
+from tests._signals import default_sigint
 
 
 def test_heartbeat_blocked_past_the_busy_timeout_is_retried(db_url, tmp_path, monkeypatch):
@@ -109,7 +110,8 @@ def test_ctrl_c_of_a_sweep_says_how_to_resume(tmp_path):
     env.pop("ARENA_DB_URL", None)
     p = subprocess.Popen([sys.executable, "-m", "arena.cli", "sweep", str(spec), "--db",
                           f"sqlite:///{tmp_path / 'arena.db'}"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True,
+                         preexec_fn=default_sigint)
     t0 = time.monotonic()
     while not list((tmp_path / "ck").rglob("last.pt")) and p.poll() is None and time.monotonic() - t0 < 300:
         time.sleep(0.2)
