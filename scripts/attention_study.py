@@ -228,6 +228,20 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]], tasks: list
     return out + [r for key, rows in fresh.items() if key not in placed for r in rows]
 
 
+def uncovered(old_sets: Any, new_sets: Any, tasks: list[str], archs: list[str] | None = None) -> str | None:
+    """Why a report of ``tasks`` (x ``archs``) would lose committed rows: a (task, arch) group that is asked for and
+    has rows in the CSVs (``old_sets``) but none in the database (``new_sets``) would be replaced by nothing, e.g.
+    a report against a database of other tasks. None when every such group is held."""
+    def asked(r: dict[str, Any]) -> bool:
+        return r["task"] in tasks and (archs is None or _arch(r) in archs)
+
+    held = {(r["task"], _arch(r)) for rows in new_sets for r in rows}
+    lost = sorted({(r["task"], _arch(r)) for rows in old_sets for r in rows if asked(r)} - held)
+    if not lost:
+        return None
+    return "the database holds no runs of " + ", ".join(f"{t} ({a})" for t, a in lost)
+
+
 def _provenance(r: Any) -> dict[str, Any]:
     p = r.provenance
     return {"run_id": r.id, "config_hash": r.config_hash[:16], "git_commit": p.git_commit if p else None,
@@ -373,10 +387,16 @@ def stage_report(engine: Any, args: argparse.Namespace) -> None:
     )
 
     OUT.mkdir(parents=True, exist_ok=True)
+    fresh = {"analysis_layers": analysis_rows(engine), "analysis_heads": head_rows(engine),
+             "pruning": pruning_rows(engine), "curves": curve_rows(engine)}
+    old = {name: read_rows(OUT / f"{name}.csv") for name in fresh}
+    why = uncovered(old.values(), fresh.values(), args.tasks, args.archs)
+    if why:
+        raise SystemExit(f"report: {why}; nothing was replaced (the committed rows stay). Pass --tasks/--archs "
+                         "for what this database holds.")
     merged = {}
-    for name, rows in (("analysis_layers", analysis_rows(engine)), ("analysis_heads", head_rows(engine)),
-                       ("pruning", pruning_rows(engine)), ("curves", curve_rows(engine))):
-        merged[name] = merge_rows(read_rows(OUT / f"{name}.csv"), rows, args.tasks, args.archs)
+    for name, rows in fresh.items():
+        merged[name] = merge_rows(old[name], rows, args.tasks, args.archs)
         _write_csv(OUT / f"{name}.csv", merged[name])
     analysis, heads, prune, curves = (merged[n] for n in ("analysis_layers", "analysis_heads", "pruning", "curves"))
     plot_curves(curves)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from attention_study import _write_csv, merge_rows, read_rows  # noqa: E402
+from attention_study import _write_csv, merge_rows, read_rows, uncovered  # noqa: E402
 
 
 def _row(task, run_id, score, **kw):
@@ -44,3 +44,21 @@ def test_report_for_one_arch_keeps_the_other_archs_rows_of_the_same_task():
     pruning = [_row("lm", 2, 2.328)]  # no arch column: a transformer parent's row
     assert merge_rows(pruning, [], ["lm"], ["compressive"]) == pruning
     assert merge_rows(pruning, [], ["lm"]) == []  # all archs asked, none in the database: the task's rows go
+
+
+def test_a_report_against_a_database_without_the_asked_runs_is_refused_before_anything_is_replaced(tmp_path):
+    """`report --tasks lm` against a database of MQAR runs would replace the committed LM rows with nothing: the
+    check names what is missing (so the stage stops before writing); a database that holds the asked groups passes,
+    and asked groups without committed rows (nothing to lose) do not count."""
+    committed = [[_row("scan", 4, 0.986), _row("lm", 2, 2.328)],
+                 [{"arch": "compressive", "task": "lm", "run_id": 7}]]
+    mqar_db = [[_row("mqar", 1, 0.749)], []]
+    assert uncovered(committed, mqar_db, ["lm"]) == "the database holds no runs of lm (compressive), lm (transformer)"
+    assert uncovered(committed, mqar_db, ["lm"], ["compressive"]) == "the database holds no runs of lm (compressive)"
+    assert uncovered(committed, mqar_db, ["mqar"]) is None  # nothing committed for mqar: nothing to lose
+    comp_db = [[], [{"arch": "compressive", "task": "lm", "run_id": 1}]]
+    assert uncovered(committed, comp_db, ["lm"], ["compressive"]) is None
+    assert "lm (transformer)" in uncovered(committed, comp_db, ["lm"])  # all archs asked: the transformer rows
+    path = tmp_path / "pruning.csv"
+    _write_csv(path, committed[0])
+    assert uncovered([read_rows(path)], [[]], ["scan", "mqar"]) == "the database holds no runs of scan (transformer)"
