@@ -6,19 +6,40 @@ first reached --target, and the CPU seconds per training step. Nothing is writte
 
     python scripts/succinctness_pilot.py --task recall-depth --archs rnn,transformer,mamba --depths 1,3 \
         --width 32 --steps 1500 --lrs 3e-3,1e-3 --set task.vocab_size=128 --set train.online=true
+
+Two diagnostics of a plateau: ``--head tied|untied`` overrides the task's choice of output head (nested parity's
+collapse came from a tied head); ``--mixed`` trains on every depth 1..d at once (split ``depth``; the val set then
+mixes those depths, and the line gives the validation score per depth, ``val_by_depth``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
 import torch
 
 from arena.batched import train_many
+from arena.blocks import build_model
+from arena.evaluate import evaluate_examples
 from arena.runner import build_for, prepare
 from arena.spec import RunSpec
+
+
+def build(res, head: str) -> torch.nn.Module:
+    """The run's model; ``head`` tied/untied overrides the task's output-head choice (same seed, same init)."""
+    if head == "task":
+        return build_for(res)
+    torch.manual_seed(res.spec.seed)
+    return build_model(res.arch, dataclasses.replace(res.shape, tie_embeddings=head == "tied"), res.arch_cfg)
+
+
+def by_depth(model: torch.nn.Module, res) -> dict[str, float]:
+    """The task metric on the validation set, per depth (the examples' ``depth`` slice)."""
+    out = evaluate_examples(model, res.task, res.task.splits["val"])
+    return {d: round(v[res.task.metric], 3) for d, v in out["slices"]["depth"].items()}
 
 
 def main() -> None:
@@ -33,6 +54,9 @@ def main() -> None:
     ap.add_argument("--lrs", default="3e-3,1e-3")
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--n-layers", default="rnn=1,transformer=2,mamba=2")
+    ap.add_argument("--head", choices=["task", "tied", "untied"], default="task",
+                    help="output head: the task's choice (default) or forced tied/untied")
+    ap.add_argument("--mixed", action="store_true", help="train on depths 1..d mixed (split depth), score per depth")
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -40,26 +64,32 @@ def main() -> None:
     for arch in args.archs.split(","):
         for depth in (int(d) for d in args.depths.split(",")):
             task_cfg = {"depth": depth} | ({"variant": args.variant} if args.variant else {})
+            if args.mixed:  # the test_ood depth d+1 only completes the split; it is not scored here
+                task_cfg = {k: v for k, v in task_cfg.items() if k != "depth"} | {
+                    "train_depths": [1, depth], "test_depths": [depth + 1, depth + 1]}
             arch_over = [o for o in args.set if not o.startswith("arch.") or arch == "transformer"]
-            res = [prepare(RunSpec(arch=arch, task=args.task, split="iid", d_model=args.width,
+            res = [prepare(RunSpec(arch=arch, task=args.task, split="depth" if args.mixed else "iid",
+                                   d_model=args.width,
                                    n_layers=int(layers.get(arch, 2)), seed=0, task_config=task_cfg,
                                    latency={"enabled": False}),
                            [f"train.lr={lr}", f"train.max_steps={args.steps}", f"train.eval_every={args.eval_every}",
                             f"train.early_stop={args.target}", *arch_over])
                    for lr in (float(x) for x in args.lrs.split(","))]
-            models = [build_for(r) for r in res]
+            models = [build(r, args.head) for r in res]
             t0, c0 = time.perf_counter(), time.process_time()
             states = train_many(models, [r.task for r in res], [r.spec.train for r in res], [0] * len(res))
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             steps = sum(s.step for s in states)
-            for r, s in zip(res, states, strict=True):
+            for r, s, m in zip(res, states, models, strict=True):
                 vals = [(c["step"], c["val"]) for c in s.curve if "val" in c]
                 print(json.dumps({"task": args.task, "arch": arch, "depth": depth, "width": args.width,
                                   "lr": r.spec.train.lr, "params_non_embedding": sum(
                                       p.numel() for n, p in models[0].named_parameters() if "embed" not in n),
                                   "best_val": s.best_val, "steps": s.step,
                                   "first_step_at_target": next((st for st, v in vals if v >= args.target), None),
-                                  "val_curve": vals, "cpu_ms_per_model_step": round(1e3 * cpu / max(1, steps), 2),
+                                  "val_curve": vals, "head": args.head, "mixed": args.mixed,
+                                  "val_by_depth": by_depth(m, r) if args.mixed else None,
+                                  "cpu_ms_per_model_step": round(1e3 * cpu / max(1, steps), 2),
                                   "wall_s": round(wall, 1), "seq_len": r.task.max_seq_len}), flush=True)
 
 
