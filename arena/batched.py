@@ -93,8 +93,8 @@ class _Stack:
         self.buffers = buffers
         self.steps = [0.0] * len(rows)  # AdamW's step count per model
         decay_ids = {id(p) for p in param_groups(models[rows[0]], 1.0)[0]["params"]}
-        self.decay = {n: id(p) in decay_ids for n, p in models[rows[0]].named_parameters()}
-        self.decay_cols = torch.cat([torch.full((math.prod(s),), self.decay[n], dtype=torch.bool)
+        decay = {n: id(p) in decay_ids for n, p in models[rows[0]].named_parameters()}
+        self.decay_cols = torch.cat([torch.full((math.prod(s),), decay[n], dtype=torch.bool)
                                      for n, s in self.shapes.items()])
         self._views()
 
@@ -189,6 +189,11 @@ def per_model(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
     return _PerModel.apply(fn, *args)
 
 
+def _model_first(k: int, in_dims: tuple[int | None, ...], args: tuple[Any, ...]) -> list[torch.Tensor]:
+    """The arguments of a vmap rule with the model dimension first (an unbatched one expanded over the K models)."""
+    return [a.movedim(d, 0) if d is not None else a.expand(k, *a.shape) for a, d in zip(args, in_dims[1:], strict=True)]
+
+
 class _Folded(_VmapOnly):
     """Run ``fn`` once for all models under vmap, the model dimension folded into the batch dimension."""
 
@@ -196,9 +201,7 @@ class _Folded(_VmapOnly):
     def vmap(info: Any, in_dims: tuple[int | None, ...], fn: Callable[..., torch.Tensor],
              *args: Any) -> tuple[torch.Tensor, int]:
         k = info.batch_size
-        flat = [(a.movedim(d, 0) if d is not None else a.expand(k, *a.shape)).flatten(0, 1)
-                for a, d in zip(args, in_dims[1:], strict=True)]
-        out = fn(*flat)
+        out = fn(*(a.flatten(0, 1) for a in _model_first(k, in_dims, args)))
         return out.view(k, out.shape[0] // k, *out.shape[1:]), 0
 
 
@@ -215,10 +218,7 @@ class _AllModels(_VmapOnly):
     @staticmethod
     def vmap(info: Any, in_dims: tuple[int | None, ...], fn: Callable[..., torch.Tensor],
              *args: Any) -> tuple[torch.Tensor, int]:
-        k = info.batch_size
-        stacked = [a.movedim(d, 0) if d is not None else a.expand(k, *a.shape)
-                   for a, d in zip(args, in_dims[1:], strict=True)]
-        return fn(*stacked), 0
+        return fn(*_model_first(info.batch_size, in_dims, args)), 0
 
 
 def all_models(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:

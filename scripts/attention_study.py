@@ -204,23 +204,25 @@ def _arch(row: dict[str, Any]) -> str:
     return row.get("arch") or "transformer"
 
 
+def _asked(r: dict[str, Any], tasks: list[str], archs: list[str] | None) -> bool:
+    """A row of one of ``tasks`` (and of ``archs``, default all): a row a report of those replaces."""
+    return r["task"] in tasks and (archs is None or _arch(r) in archs)
+
+
 def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]], tasks: list[str],
                archs: list[str] | None = None) -> list[dict[str, Any]]:
     """``old`` with the rows of ``tasks`` (and of ``archs``, default all) replaced by ``new``'s rows of those, group
     by group, a group being one (task, arch) (at the place of the group's first old row, else at the end); every
     other row is kept as it is, whatever ``new`` holds for it."""
-    def asked(r: dict[str, Any]) -> bool:
-        return r["task"] in tasks and (archs is None or _arch(r) in archs)
-
     fresh: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in new:
-        if asked(r):
+        if _asked(r, tasks, archs):
             fresh.setdefault((r["task"], _arch(r)), []).append(r)
     out: list[dict[str, Any]] = []
     placed: set[tuple[str, str]] = set()
     for r in old:
         key = (r["task"], _arch(r))
-        if not asked(r):
+        if not _asked(r, tasks, archs):
             out.append(r)
         elif key not in placed:  # the group's first old row: all its new rows here (none: the group is dropped)
             out += fresh.get(key, [])
@@ -232,11 +234,8 @@ def uncovered(old_sets: Any, new_sets: Any, tasks: list[str], archs: list[str] |
     """Why a report of ``tasks`` (x ``archs``) would lose committed rows: a (task, arch) group that is asked for and
     has rows in the CSVs (``old_sets``) but none in the database (``new_sets``) would be replaced by nothing, e.g.
     a report against a database of other tasks. None when every such group is held."""
-    def asked(r: dict[str, Any]) -> bool:
-        return r["task"] in tasks and (archs is None or _arch(r) in archs)
-
     held = {(r["task"], _arch(r)) for rows in new_sets for r in rows}
-    lost = sorted({(r["task"], _arch(r)) for rows in old_sets for r in rows if asked(r)} - held)
+    lost = sorted({(r["task"], _arch(r)) for rows in old_sets for r in rows if _asked(r, tasks, archs)} - held)
     if not lost:
         return None
     return "the database holds no runs of " + ", ".join(f"{t} ({a})" for t, a in lost)

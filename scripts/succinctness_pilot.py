@@ -22,18 +22,17 @@ import time
 import torch
 
 from arena.batched import train_many
-from arena.blocks import build_model
 from arena.evaluate import evaluate_examples
 from arena.runner import build_for, prepare
 from arena.spec import RunSpec
 
 
 def build(res, head: str) -> torch.nn.Module:
-    """The run's model; ``head`` tied/untied overrides the task's output-head choice (same seed, same init)."""
-    if head == "task":
-        return build_for(res)
-    torch.manual_seed(res.spec.seed)
-    return build_model(res.arch, dataclasses.replace(res.shape, tie_embeddings=head == "tied"), res.arch_cfg)
+    """The run's model (``build_for``, seeded with the run's seed); ``head`` tied/untied overrides the task's
+    output-head choice (a different head changes the draw order, so the other weights differ too)."""
+    if head != "task":
+        res = dataclasses.replace(res, shape=dataclasses.replace(res.shape, tie_embeddings=head == "tied"))
+    return build_for(res)
 
 
 def by_depth(model: torch.nn.Module, res) -> dict[str, float]:
