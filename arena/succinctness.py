@@ -268,15 +268,18 @@ def _advance(cfg: SuccinctnessConfig, s: Search, scores: dict[str, float | None]
                 s.done = True
                 return []
             s.cur, s.k = (s.lo + s.hi) // 2, cfg.need
-        needed, succ = [], 0
+        needed, succ, lost = [], 0, 0
         for seed in range(s.k):
             seed_ok, missing = _seed_ok(cfg, s, s.cur, seed, scores, failed, cache)
             succ += seed_ok
+            lost += not seed_ok and not missing  # this seed is decided, and it failed
             needed.extend(missing)
+        if lost > cfg.seeds - cfg.need:  # the width fails whatever the seeds still running would say
+            needed = []
         if needed:
             return needed
         remaining = cfg.seeds - s.k
-        if succ >= cfg.need or succ + remaining < cfg.need:
+        if succ >= cfg.need or succ + remaining < cfg.need or lost > cfg.seeds - cfg.need:
             passed = succ >= cfg.need
             s.outcomes[s.cur] = (passed, succ)
             if passed:

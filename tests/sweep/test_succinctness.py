@@ -93,6 +93,24 @@ def test_two_of_three_seeds_rule():
     assert search.outcomes[1] == (False, 1) and search.outcomes[2] == (True, 2)
 
 
+def test_a_seed_known_to_fail_decides_the_width_without_running_the_others():
+    """With 2 seeds both must pass: where the database already holds seed 0 failing, seed 1 is not trained there
+    (a rerun with more seeds confirms a found P* without paying for widths already lost)."""
+    widths = [8, 16]
+    cfg = SuccinctnessConfig(task="t", archs=["a"], depths=[1], target=0.9, ladder=widths, seeds=2, lrs=[1e-3])
+    cache = {("a", 1, w, s, 1e-3): Job({}, (), f"{w}-{s}", "") for w in widths for s in range(2)}
+    scores = {"8-0": 0.5, "16-0": 1.0}  # seed 0 from an earlier one-seed search
+    search, asked = Search("a", 1, widths), []
+    for _ in range(10):
+        jobs = _advance(cfg, search, scores, set(), cache)
+        if not jobs:
+            break
+        asked += [j.config_hash for j in jobs]
+        scores.update({j.config_hash: 1.0 for j in jobs})
+    assert search.done and asked == ["16-1"]  # never "8-1": seed 0 already lost width 8
+    assert search.outcomes == {1: (True, 2), 0: (False, 0)} and widths[search.hi] == 16
+
+
 def test_growth_fit_tells_exponential_from_polynomial():
     d = [1, 2, 3, 4, 5]
     exp = fit_growth(d, [100 * 4 ** x for x in d])
