@@ -312,17 +312,18 @@ def search_all(cfg: SuccinctnessConfig, *, db: str | None = None, executor: str 
             jobs: list[Job] = []
             for s in searches:
                 jobs.extend(_advance(cfg, s, scores, failed, cache))
-            fresh = []
+            fresh, recorded = [], False
             for j in {j.config_hash: j for j in jobs}.values():  # recorded already (an earlier invocation)?
                 row = repo.find_completed(engine, j.config_hash)
                 if row is not None:
                     scores[j.config_hash] = row.score
+                    recorded = True
                 else:
                     fresh.append(j)
             if not jobs:
                 break
-            if not fresh:
-                continue
+            if recorded or not fresh:  # decide again with what the database knew before training anything
+                continue  # (a seed recorded as failed can settle a width without its sibling seeds)
             if cfg.time_limit_s is not None and time.monotonic() - t0 > cfg.time_limit_s:
                 break
             if ex is None:

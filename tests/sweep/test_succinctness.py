@@ -154,6 +154,22 @@ def test_real_tiny_search_writes_table_and_plot_then_resumes(sweep_env, tmp_path
     assert len(list_runs(open_store(sweep_env["url"]))) == n == 4  # resumed from the database: nothing rerun
 
 
+@pytest.mark.slow
+def test_more_seeds_over_a_recorded_search_train_nothing_where_seed_0_lost(sweep_env, tmp_path):
+    """A rerun with --seeds 2 over a one-seed search's database reads seed 0's recorded failure before training
+    anything, and that failure settles the width (2 of 2 needed): seed 1 is never trained there."""
+    from arena.store import list_runs, open_store
+
+    base = dict(task="counter-chain", archs=["rnn"], depths=[1], target=1.0, ladder=[8, 16], lrs=[3e-3],
+                max_steps=2, overrides=["task.n_train=16", "task.n_val=4", "task.n_test=8", "train.batch_size=4"])
+    one = run_succinctness(SuccinctnessConfig(seeds=1, **base), db=sweep_env["url"], out_dir=tmp_path / "one")
+    assert not one["rows"][0]["reached"]  # 2 steps never reach a perfect score: seed 0 lost width 16
+    assert len(list_runs(open_store(sweep_env["url"]))) == 1
+    two = run_succinctness(SuccinctnessConfig(seeds=2, **base), db=sweep_env["url"], out_dir=tmp_path / "two")
+    assert not two["rows"][0]["reached"] and two["rows"][0]["status"] == "not reached"
+    assert len(list_runs(open_store(sweep_env["url"]))) == 1  # no seed 1 run: the recorded failure decided it
+
+
 def test_merge_tables_combines_invocations_and_refits(tmp_path):
     from arena.succinctness import merge_tables, read_csv, write_csv
 
