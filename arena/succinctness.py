@@ -411,7 +411,7 @@ def _row(cfg: SuccinctnessConfig, s: Search, engine: Any, cache_lookup: dict[tup
     lower_idx = max(failed_idx) if failed_idx else None
     row: dict[str, Any] = {"task": cfg.label, "arch": s.arch, "depth": s.depth, "p_star": None, "state_size": None,
                            "flops": None, "reached": status == "found", "status": status, "d_model": None,
-                           "n_layers": None, "p_star_lower": None, "seeds_passed": None, "runs": s.runs,
+                           "n_layers": None, "p_star_lower": None, "seeds_passed": None, "seeds": cfg.seeds, "runs": s.runs,
                            "target": cfg.target, "max_steps": cfg.max_steps, "task_name": cfg.task,
                            "variant": cfg.variant or "", "lrs": " ".join(f"{x:g}" for x in cfg.lrs),
                            "ladder": " ".join(str(w) for w in s.widths)}
@@ -507,7 +507,9 @@ def fit_growth(depths: list[float], p_star: list[float], n_boot: int = 1000, see
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    cols = list(rows[0].keys()) if rows else ["task", "arch", "depth", "p_star", "state_size", "flops", "reached"]
+    # every key of every row, in first-seen order: merged tables may mix rows written before a column existed
+    cols = list(dict.fromkeys(k for r in rows for k in r)) if rows else [
+        "task", "arch", "depth", "p_star", "state_size", "flops", "reached"]
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
@@ -678,7 +680,7 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             row: dict[str, Any] = dict(r)
-            for k in ("depth", "p_star", "state_size", "n_layers", "p_star_lower", "seeds_passed", "runs", "d_model",
+            for k in ("depth", "p_star", "state_size", "n_layers", "p_star_lower", "seeds_passed", "seeds", "runs", "d_model",
                       "max_steps", "state_bits", "bits_per_float", "p_star_run_id"):
                 if k in row:
                     row[k] = int(float(row[k])) if row[k] not in ("", None) else None

@@ -31,7 +31,7 @@ from arena.export import (
 from arena.store.models import Metric, Run
 
 SUCCINCTNESS_COLUMNS = ["task", "arch", "depth", "p_star", "state_size", "flops", "reached"]
-SUCCINCTNESS_OPTIONAL = ["status", "p_star_lower", "seeds_passed", "d_model", "n_layers"]  # kept when present
+SUCCINCTNESS_OPTIONAL = ["status", "p_star_lower", "seeds_passed", "seeds", "d_model", "n_layers"]  # kept when present
 SUCCINCTNESS_GLOB = "succinctness*.csv"
 
 

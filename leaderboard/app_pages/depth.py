@@ -89,4 +89,4 @@ else:
         st.caption("Not reached at any size on the ladder:")
         st.dataframe(missed, hide_index=True, width="stretch", placeholder="—", column_config={
             "arch": "architecture", "p_star": "smallest params", "p_star_lower": "largest params that failed",
-            "state_size": "state size", "seeds_passed": "seeds passed", "d_model": "width", "n_layers": "layers"})
+            "state_size": "state size", "seeds_passed": "seeds passed", "seeds": "seeds run", "d_model": "width", "n_layers": "layers"})

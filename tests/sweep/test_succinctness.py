@@ -131,7 +131,8 @@ def test_real_tiny_search_writes_table_and_plot_then_resumes(sweep_env, tmp_path
     out = run_succinctness(cfg, db=sweep_env["url"], out_dir=tmp_path / "res")
     (row,) = out["rows"]
     # target 0 is always reached: bisection probes width 16 then 8, each with two seeds (the third never runs)
-    assert row["reached"] and row["d_model"] == 8 and row["seeds_passed"] == 2 and row["runs"] == 4
+    assert row["reached"] and row["d_model"] == 8 and row["seeds_passed"] == 2 and row["seeds"] == 3
+    assert row["runs"] == 4
     assert row["p_star"] > 0 and row["state_size"] > 0 and row["flops"] > 0
     # the state in bits of the passing runs at P*, measured from their checkpoints, beside the task's bound
     assert row["bits_per_float"] in (1, 2, 4, 8, 16, 32) and row["state_bits"] == row["bits_per_float"] * row["state_size"]
@@ -177,11 +178,13 @@ def test_merge_tables_combines_invocations_and_refits(tmp_path):
         return {"task": "x-tag", "arch": arch, "depth": d, "p_star": p, "state_size": 8, "flops": 1.0,
                 "reached": p is not None, "status": "found" if p else "not reached", "p_star_lower": 10}
 
-    write_csv([row("rnn", 1, 100), row("rnn", 2, None)], tmp_path / "a.csv")
+    write_csv([row("rnn", 1, 100) | {"seeds": 2}, row("rnn", 2, None) | {"seeds": 2}], tmp_path / "a.csv")
+    # b.csv predates the seeds column: a merged table holds every column of every row, blank where absent
     write_csv([row("rnn", 2, 400), row("rnn", 3, 1600), row("mamba", 1, 50)], tmp_path / "b.csv")
     out = merge_tables([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "succinctness_x", "t", task_label="x")
     rows = read_csv(tmp_path / "succinctness_x.csv")
     assert [(r["arch"], r["depth"], r["p_star"], r["task"]) for r in rows] == [
         ("mamba", 1, 50, "x"), ("rnn", 1, 100, "x"), ("rnn", 2, 400, "x"), ("rnn", 3, 1600, "x")]
+    assert [r.get("seeds") for r in rows] == [None, 2, None, None]
     assert out["fits"]["rnn"]["exp"]["slope"] == pytest.approx(2.0)  # 100 * 4^(d-1)
     assert (tmp_path / "succinctness_x.png").stat().st_size > 1000
