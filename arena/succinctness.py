@@ -274,12 +274,11 @@ def _advance(cfg: SuccinctnessConfig, s: Search, scores: dict[str, float | None]
             succ += seed_ok
             lost += not seed_ok and not missing  # this seed is decided, and it failed
             needed.extend(missing)
-        if lost > cfg.seeds - cfg.need:  # the width fails whatever the seeds still running would say
-            needed = []
-        if needed:
+        settled = lost > cfg.seeds - cfg.need  # the width fails whatever the seeds not yet known would say
+        if needed and not settled:
             return needed
         remaining = cfg.seeds - s.k
-        if succ >= cfg.need or succ + remaining < cfg.need or lost > cfg.seeds - cfg.need:
+        if settled or succ >= cfg.need or succ + remaining < cfg.need:
             passed = succ >= cfg.need
             s.outcomes[s.cur] = (passed, succ)
             if passed:
