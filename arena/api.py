@@ -324,6 +324,12 @@ class Task:
         return None
 
     @classmethod
+    def cumulative_config(cls, depth: int) -> tuple[dict[str, Any], str] | None:
+        """The task config overrides and split that train on depths 1..``depth`` and hold val and test at exactly
+        ``depth``: the cumulative protocol of ``arena succinctness --protocol cumulative``. ``None``: not offered."""
+        return None
+
+    @classmethod
     def state_bits_bound(cls, depth: int, cfg: dict[str, Any]) -> float | None:
         """A lower bound, in bits, on the state a left-to-right reader must carry at ``depth`` under the task
         config overrides ``cfg``; ``None``: the task states none."""

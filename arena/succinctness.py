@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, suggest
 from arena.sweep import Job, run_jobs
 
 CAVEATS = (
@@ -33,6 +33,8 @@ CAVEATS = (
     "Compressive memory is lossy: compressive attention should sit between the transformer and the RNN on CC and "
     "NP-mem once the block length exceeds its memory.",
 )
+
+PROTOCOLS = ("per-depth", "cumulative")
 
 TARGET_NOTE = "score = the task metric on its headline split (counter-chain: per-bit accuracy; nested-parity: " \
               "label accuracy)"
@@ -105,6 +107,7 @@ class SuccinctnessConfig:
     pilot: int = 0  # widths piloted with seed 0 before the bisection (0: none)
     state_bits: bool = True  # measure the state in bits of the passing runs at P* (architectures with step())
     stack: int = 8  # runs of one probe (seeds x lrs) trained as one stack when tiny (arena.sweep.group_jobs)
+    protocol: str = "per-depth"  # or "cumulative": train on depths 1..d, val and test at exactly d
 
     @property
     def need(self) -> int:
@@ -113,7 +116,10 @@ class SuccinctnessConfig:
 
     @property
     def label(self) -> str:
-        return self.task + (f"-{self.variant}" if self.variant else "")
+        """The table's name: task, variant, and the protocol when it is not the per-depth one (a different
+        experiment, so a different file and leaderboard curve)."""
+        return (self.task + (f"-{self.variant}" if self.variant else "")
+                + (f"-{self.protocol}" if self.protocol != "per-depth" else ""))
 
 
 @dataclass
@@ -192,10 +198,13 @@ def _job(cfg: SuccinctnessConfig, arch: str, depth: int, width: int, seed: int, 
     from arena.spec import RunSpec
 
     task_spec = get_task(cfg.task)
-    # the per-depth protocol: every set (train, val, test) at exactly this depth
-    at_depth = task_spec.cls.depth_config(depth)
+    # per-depth: every set (train, val, test) at exactly this depth; cumulative: train on 1..depth, score at depth
+    at_depth = (task_spec.cls.cumulative_config(depth) if cfg.protocol == "cumulative"
+                else task_spec.cls.depth_config(depth))
     if at_depth is None:
-        raise ArenaError(f"task {cfg.task!r} has no depth knob (Task.depth_config); succinctness needs a depth family")
+        what = "no cumulative split (Task.cumulative_config)" if cfg.protocol == "cumulative" else \
+            "no depth knob (Task.depth_config); succinctness needs a depth family"
+        raise ArenaError(f"task {cfg.task!r} has {what}")
     task_cfg, split = dict(at_depth[0]), at_depth[1]
     if cfg.variant:
         task_cfg["variant"] = cfg.variant
@@ -412,7 +421,8 @@ def _row(cfg: SuccinctnessConfig, s: Search, engine: Any, cache_lookup: dict[tup
                            "flops": None, "reached": status == "found", "status": status, "d_model": None,
                            "n_layers": None, "p_star_lower": None, "seeds_passed": None, "seeds": cfg.seeds, "runs": s.runs,
                            "target": cfg.target, "max_steps": cfg.max_steps, "task_name": cfg.task,
-                           "variant": cfg.variant or "", "lrs": " ".join(f"{x:g}" for x in cfg.lrs),
+                           "variant": cfg.variant or "", "protocol": cfg.protocol,
+                           "lrs": " ".join(f"{x:g}" for x in cfg.lrs),
                            "ladder": " ".join(str(w) for w in s.widths)}
 
     def measured(i: int) -> Any:
@@ -613,6 +623,9 @@ def check_config(cfg: SuccinctnessConfig, max_runs: int | None = None) -> None:
         check_number("--lrs", lr, lo=0, hi=10, lo_open=True)
     if not cfg.archs:
         raise ArenaError("--archs is empty")
+    if cfg.protocol not in PROTOCOLS:
+        raise ArenaError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {cfg.protocol!r}"
+                         f"{suggest(cfg.protocol, PROTOCOLS)}")
     for arch, n in cfg.n_layers.items():
         check_number(f"--n-layers {arch}", n, lo=1, hi=1024, integer=True)
     check_grid(len(cfg.archs) * len(cfg.depths) * len(cfg.ladder) * cfg.seeds * len(cfg.lrs),
@@ -637,6 +650,9 @@ def run_succinctness(cfg: SuccinctnessConfig, *, db: str | None = None, executor
                          "depth-knob task (recall-depth, counter-chain, nested-parity, scan-depth)")
     if cfg.variant and "variant" not in spec.config.model_fields:
         raise ArenaError(f"task {cfg.task!r} has no variants; drop --variant")
+    if cfg.protocol == "cumulative" and spec.cls.cumulative_config(1) is None:
+        raise ArenaError(f"task {cfg.task!r} offers no cumulative protocol (train on depths 1..d, score at d); "
+                         "use --protocol per-depth")
     check_config(cfg)
     wall0, cpu0 = time.monotonic(), _process_cpu()
     searches, engine, cache = search_all(cfg, db=db, executor=executor, scheduler=scheduler, workers=workers,

@@ -3,6 +3,10 @@
 Held-out sets that share a depth with training come from a fixed eighth of the sequence space (a stable hash of
 the token ids), so they never overlap training even where the space is small; depth-extrapolation sets draw
 from depths training never sees.
+
+Splits: ``iid`` (every set at ``depth``), ``upto`` (train on depths 1..``depth`` mixed, val and test at exactly
+``depth``: the cumulative protocol, where the shallow trees are the curriculum a parity learner needs to leave
+the constant answer) and ``depth`` (train_depths -> test_iid + test_ood).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ def check_depth_ranges(cfg, max_depth: int) -> None:
 
 class DepthSplitTask(Task):
     """A task with ``sample(depth, rng)`` and config fields depth, n_train, n_val, n_test, train_depths,
-    test_depths; splits ``iid`` (one depth) and ``depth`` (train_depths -> test_iid + test_ood)."""
+    test_depths; splits ``iid`` (one depth), ``upto`` (train 1..depth, held out at depth) and ``depth``
+    (train_depths -> test_iid + test_ood)."""
 
     def sample(self, depth: int, rng: random.Random) -> Example:
         raise NotImplementedError
@@ -50,6 +55,20 @@ class DepthSplitTask(Task):
     def depth_config(cls, depth: int) -> tuple[dict[str, Any], str]:
         """Split ``iid`` holds every set at the config's ``depth``."""
         return {"depth": depth}, "iid"
+
+    @classmethod
+    def cumulative_config(cls, depth: int) -> tuple[dict[str, Any], str]:
+        """Split ``upto`` trains on depths 1..``depth`` and holds val and test at exactly ``depth``."""
+        return {"depth": depth}, "upto"
+
+    def train_depth_range(self) -> range:
+        """The depths training draws from under the current split."""
+        cfg = self.cfg
+        if self.split == "iid":
+            return range(cfg.depth, cfg.depth + 1)
+        if self.split == "upto":
+            return range(1, cfg.depth + 1)
+        return range(cfg.train_depths[0], cfg.train_depths[1] + 1)
 
     def _draw(self, depth: int, n: int, rng: random.Random, where: str) -> list[Example]:
         """n examples at one depth; ``where`` is "train" / "held" (the two hash buckets) or "any"."""
@@ -65,10 +84,9 @@ class DepthSplitTask(Task):
     def draw_online(self, rng: random.Random, n: int) -> list[Example]:
         """n fresh training examples (``train.online``): the training depths, and the training eighth of the
         sequence space, so they are disjoint from every held-out set by construction."""
-        cfg = self.cfg
         if self.split == "iid":
-            return self._draw(cfg.depth, n, rng, "train")
-        depths = range(cfg.train_depths[0], cfg.train_depths[1] + 1)
+            return self._draw(self.cfg.depth, n, rng, "train")
+        depths = self.train_depth_range()
         return [ex for _ in range(n) for ex in self._draw(rng.choice(depths), 1, rng, "train")]
 
     def build_splits(self) -> dict[str, list[Example]]:
@@ -80,6 +98,14 @@ class DepthSplitTask(Task):
         if self.split == "iid":
             d = cfg.depth
             return {"train": self._draw(d, cfg.n_train, rng("train"), "train"),
+                    "val": self._draw(d, cfg.n_val, rng("val"), "held"),
+                    "test": self._draw(d, cfg.n_test, rng("test"), "held")}
+        if self.split == "upto":
+            d, r_train = cfg.depth, rng("train")
+            per_train = max(1, cfg.n_train // d)
+            train = [ex for k in range(1, d + 1) for ex in self._draw(k, per_train, r_train, "train")]
+            r_train.shuffle(train)
+            return {"train": train,
                     "val": self._draw(d, cfg.n_val, rng("val"), "held"),
                     "test": self._draw(d, cfg.n_test, rng("test"), "held")}
         train_ds = range(cfg.train_depths[0], cfg.train_depths[1] + 1)

@@ -18,6 +18,7 @@ in full before block t+1 arrives in random order); a transformer can do it with 
 Splits:
 * ``iid`` (default): train/val/test all at depth ``depth`` (the per-d protocol of the succinctness sweep).
 * ``depth``: train/val/test_iid on ``train_depths``, test_ood on ``test_depths`` (address-length extrapolation).
+* ``upto``: train on depths 1..``depth`` mixed, val/test at exactly ``depth`` (the cumulative protocol).
 Held-out examples that share a depth with training are drawn from a hash-defined eighth of the sequence space
 that training never uses, so train and held-out sets are disjoint even at d=1 where only 64 sequences exist.
 Slices: ``depth`` and ``length``. ``shuffle=False`` lists the bits in a fixed order (ablation in SPECS).
@@ -36,7 +37,8 @@ MAX_DEPTH = 7
 
 
 class CounterChainConfig(TaskConfig):
-    depth: int = Field(3, ge=1, le=MAX_DEPTH, description="d: address bits; the counter has 2^d bits. Default: 3")
+    depth: int = Field(3, ge=1, le=MAX_DEPTH, description="d: address bits; the counter has 2^d bits (splits 'iid' and "
+                       "'upto'). Default: 3")
     blocks: int = Field(4, ge=2, le=64, description="T: number of blocks (copies of the counter). Default: 4")
     shuffle: bool = Field(True, description="fresh random bit order in every block (False: fixed order). Default: True")
     train_depths: tuple[int, int] = Field((1, 3), description="split 'depth': inclusive train depths. Default: (1, 3)")
@@ -83,7 +85,7 @@ class CounterChainTask(DepthSplitTask):
     scoring = "teacher_forced"
     metric = "token_acc"
     default_split = "iid"
-    split_names = ("iid", "depth")
+    split_names = ("iid", "depth", "upto")
     slice_keys = ("depth", "length")
 
     _VOCAB = Vocab(("<pad>", "<bos>", "#", "A0", "A1", "B0", "B1"))

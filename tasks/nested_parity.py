@@ -23,6 +23,7 @@ Splits:
 * ``depth`` (default): train/val/test_iid on ``train_depths`` (default 1-3), test_ood on ``test_depths``
   (default 4-5; raise it to 8 for NP-flat on a bigger machine), every example sliced by ``depth``.
 * ``iid``: train/val/test at the single depth ``depth`` (the per-d protocol of the succinctness sweep).
+* ``upto``: train on depths 1..``depth`` mixed, val/test at exactly ``depth`` (the cumulative protocol).
 Held-out examples that share a depth with training come from a hash-defined eighth of the sequence space that
 training never uses, so they are disjoint from training by construction.
 """
@@ -44,7 +45,7 @@ class NestedParityConfig(TaskConfig):
     variant: Literal["mem", "flat"] = Field("mem", description="mem (NP-mem) or flat (NP-flat). Default: mem")
     leaf_values: bool = Field(False, description="mem only: write each leaf's looked-up value after its name and "
                               "score it (dense supervision; not the SPECS task). Default: False")
-    depth: int = Field(3, ge=1, le=MAX_DEPTH, description="tree depth d of split 'iid'. Default: 3")
+    depth: int = Field(3, ge=1, le=MAX_DEPTH, description="tree depth d of splits 'iid' and 'upto'. Default: 3")
     train_depths: tuple[int, int] = Field((1, 3), description="split 'depth': inclusive train depths. Default: (1, 3)")
     test_depths: tuple[int, int] = Field((4, 5), description="split 'depth': inclusive test_ood depths. Default: (4, 5)")
     n_train: int = Field(6000, ge=1, le=1_000_000, description="training examples. Default: 6000")
@@ -99,7 +100,7 @@ class NestedParityTask(DepthSplitTask):
     scoring = "teacher_forced"
     metric = "exact_match"
     default_split = "depth"
-    split_names = ("depth", "iid")
+    split_names = ("depth", "iid", "upto")
     slice_keys = ("depth", "length")
     tie_embeddings = False  # the label tokens Y0/Y1 are never input: a tied head collapses the input embeddings
 

@@ -15,8 +15,8 @@ convolutions and recurrences need a state that grows with D). Counter-chain and 
 family and the control.
 
 Scoring: teacher-forced at the D query positions; ``accuracy`` (Zoology's per-example mean). Chance 2/V.
-Splits as the other depth families (``_depth_splits``): ``iid`` (default; every set at ``depth``) and ``depth``
-(train_depths -> test_iid + test_ood); held-out examples come from a hash-defined eighth of the sequence space
+Splits as the other depth families (``_depth_splits``): ``iid`` (default; every set at ``depth``), ``upto``
+(train on depths 1..``depth``, val and test at ``depth``) and ``depth`` (train_depths -> test_iid + test_ood); held-out examples come from a hash-defined eighth of the sequence space
 that training never uses, so they are disjoint from training (and from ``train.online`` draws) by construction.
 """
 
@@ -41,7 +41,7 @@ def seq_len(depth: int) -> int:
 
 
 class RecallDepthConfig(TaskConfig):
-    depth: int = Field(3, ge=1, le=MAX_DEPTH, description="d: D = 2^d key-value pairs (split iid). Default: 3")
+    depth: int = Field(3, ge=1, le=MAX_DEPTH, description="d: D = 2^d key-value pairs (splits iid and upto). Default: 3")
     vocab_size: int = Field(256, ge=8, le=65_536, description="V: keys [1, V/2), values [V/2, V). Default: 256")
     power_a: float = Field(0.01, gt=0, le=1, description="power-law exponent of the query slots. Default: 0.01")
     train_depths: tuple[int, int] = Field((1, 3), description="split 'depth': inclusive train depths. Default: (1, 3)")
@@ -72,7 +72,7 @@ class RecallDepthTask(DepthSplitTask):
     scoring = "teacher_forced"
     metric = "accuracy"
     default_split = "iid"
-    split_names = ("iid", "depth")
+    split_names = ("iid", "depth", "upto")
     slice_keys = ("depth",)
 
     @cached_property

@@ -82,6 +82,9 @@ def succinctness(
     lrs: str = typer.Option("1e-3", "--lrs", help="comma-separated learning rates (a size passes if any LR does)"),
     n_layers: str = typer.Option("", "--n-layers", help="per-arch layers, e.g. rnn=1,transformer=2 (default: preset)"),
     variant: str | None = typer.Option(None, "--variant", help="nested-parity: mem | flat"),
+    protocol: str = typer.Option("per-depth", "--protocol", help="per-depth: train, val and test at depth d; "
+                                 "cumulative: train on depths 1..d mixed, val and test at d (counter-chain, "
+                                 "nested-parity)"),
     set_: list[str] = typer.Option([], "--set", help="KEY=VALUE override for every run (task.X, train.X; arch.X only where the arch "
                                   "has X; ARCH:KEY=VALUE for one arch)"),
     max_steps: int = typer.Option(300, "--max-steps", help="training steps per run"),
@@ -112,7 +115,7 @@ def succinctness(
                              depths=parse_depths(depths), target=target, ladder=parse_ladder(ladder), seeds=seeds,
                              lrs=lr_list, n_layers=layers, variant=variant, overrides=list(set_),
                              max_steps=max_steps, time_limit_s=None if time_limit is None else time_limit * 60,
-                             tag=tag, stack=stack, pilot=pilot, state_bits=state_bits)
+                             tag=tag, stack=stack, pilot=pilot, state_bits=state_bits, protocol=protocol)
     result = run_succinctness(cfg, db=db, executor=executor, scheduler=scheduler, workers=n, out_dir=out,
                               progress=not json_out, max_runs=max_runs)
     if json_out:

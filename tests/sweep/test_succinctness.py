@@ -188,3 +188,23 @@ def test_merge_tables_combines_invocations_and_refits(tmp_path):
     assert [r.get("seeds") for r in rows] == [None, 2, None, None]
     assert out["fits"]["rnn"]["exp"]["slope"] == pytest.approx(2.0)  # 100 * 4^(d-1)
     assert (tmp_path / "succinctness_x.png").stat().st_size > 1000
+
+
+def test_the_cumulative_protocol_trains_on_shallower_depths_and_scores_at_d():
+    """--protocol cumulative: each run trains on depths 1..d (split 'upto') and is scored at exactly d; it is a
+    different experiment from per-depth (its own hash and table), and a task without it is refused by name."""
+    from arena.succinctness import _job, check_config
+
+    base = dict(task="nested-parity", archs=["rnn"], depths=[3], variant="flat", ladder=[8], seeds=1, lrs=[3e-3])
+    cum = SuccinctnessConfig(protocol="cumulative", **base)
+    per = SuccinctnessConfig(**base)
+    jc, jp = _job(cum, "rnn", 3, 8, 0, 3e-3, {}), _job(per, "rnn", 3, 8, 0, 3e-3, {})
+    assert jc.spec["split"] == "upto" and jp.spec["split"] == "iid"
+    assert jc.spec["task_config"]["depth"] == jp.spec["task_config"]["depth"] == 3
+    assert jc.config_hash != jp.config_hash
+    assert cum.label == "nested-parity-flat-cumulative" and per.label == "nested-parity-flat"
+    with pytest.raises(ArenaError, match="did you mean 'cumulative'"):
+        check_config(SuccinctnessConfig(protocol="cumulativ", **base))
+    sd = SuccinctnessConfig(task="scan-depth", archs=["rnn"], depths=[1], protocol="cumulative", seeds=1)
+    with pytest.raises(ArenaError, match="no cumulative split"):
+        _job(sd, "rnn", 1, 8, 0, 1e-3, {})

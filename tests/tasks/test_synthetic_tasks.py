@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from arena.data import load_task
 from arena.tasks import chomsky
+from arena.tasks._depth_splits import held_out_bucket
 from arena.tasks.counter_chain import CounterChainConfig, CounterChainTask, seq_length
 from arena.tasks.listops import ListOpsMiniConfig, ListOpsMiniTask
 from arena.tasks.mqar import MQARConfig, MQARTask
@@ -87,7 +88,7 @@ def test_counter_chain_known_lengths_and_fixed_order():
     assert [block[k * 3] + block[k * 3 + 1] for k in range(4)] == ["A0A0", "A0A1", "A1A0", "A1A1"]
 
 
-@pytest.mark.parametrize("split", ["iid", "depth"])
+@pytest.mark.parametrize("split", ["iid", "depth", "upto"])
 def test_counter_chain_splits_disjoint_and_ranged(split):
     cfg = CounterChainConfig(depth=2, n_train=300, n_val=40, n_test=40, train_depths=(1, 2), test_depths=(3, 3))
     task = CounterChainTask(cfg, seed=1, split=split)
@@ -98,6 +99,13 @@ def test_counter_chain_splits_disjoint_and_ranged(split):
     if split == "depth":
         assert {ex.slices["depth"] for ex in sp["train"]} == {1, 2}
         assert {ex.slices["depth"] for ex in sp["test_ood"]} == {3}
+    elif split == "upto":  # the cumulative protocol: train on depths 1..depth, held out at exactly depth
+        assert set(sp) == {"train", "val", "test"}
+        assert {ex.slices["depth"] for ex in sp["train"]} == {1, 2}
+        assert {ex.slices["depth"] for ex in sp["val"] + sp["test"]} == {2}
+        online = task.draw_online(random.Random(0), 200)
+        assert {ex.slices["depth"] for ex in online} == {1, 2}
+        assert not any(held_out_bucket(ex.tokens) for ex in online)
     else:
         assert {ex.slices["depth"] for k in sp for ex in sp[k]} == {2}
     again = CounterChainTask(cfg, seed=1, split=split).splits
