@@ -63,7 +63,7 @@ def test_selective_scan_hand_unrolled_three_steps():
     assert torch.allclose(ys["seq"], ys["pscan"], atol=1e-5)
 
 
-@pytest.mark.parametrize("length", [1, 2, 5, 16, 37])
+@pytest.mark.parametrize("length", [1, 2, 5, 16, 37, 73])
 def test_pscan_equals_seq_values_and_gradients(length):
     torch.manual_seed(length)
     a = (torch.rand(2, length, 3, 4) * 0.9 + 0.1).requires_grad_()
