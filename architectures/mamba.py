@@ -24,11 +24,11 @@ uniform init divided by sqrt(n_layers). Every other weight gets the official ini
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from arena.api import ArchConfig, SizePreset, arch_spec
@@ -46,6 +46,19 @@ class MambaConfig(ArchConfig):
     conv_bias: bool = Field(True, description="bias in conv1d. Default: True")
     bias: bool = Field(False, description="biases in in_proj and out_proj. Default: False")
     backend: Literal["seq", "pscan", "cuda"] = Field("pscan", description="scan implementation. Default: pscan")
+    eigen_range: Literal["positive", "signed"] = Field(
+        "positive", description="range of the state transition exp(ΔA): positive = (0, 1) as Mamba-1; signed = "
+        "(-1, 1) through 2 exp(ΔA) - 1 (Grazzi et al. 2025), which lets the state flip sign (parity). "
+        "Default: positive")
+
+    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {"eigen_range": "positive"}  # runs from before the field keep their hash
+
+    @model_validator(mode="after")
+    def _signed_needs_own_scan(self) -> MambaConfig:
+        if self.eigen_range == "signed" and self.backend == "cuda":
+            raise ValueError("eigen_range='signed' needs backend 'seq' or 'pscan' (mamba_ssm's fused kernel "
+                             "computes exp(ΔA) itself)")
+        return self
 
 
 def dt_rank_of(d_model: int, cfg: MambaConfig) -> int:
@@ -162,13 +175,20 @@ def scan_parallel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 SCANS = {"seq": scan_seq, "pscan": scan_parallel}
 
 
+def transition(dt: torch.Tensor, A: torch.Tensor, signed: bool) -> torch.Tensor:
+    """Ā = exp(Δ A) in (0, 1), or 2 exp(Δ A) - 1 in (-1, 1) when ``signed`` (dt (..., D_in), A (D_in, N))."""
+    dA = torch.exp(dt.unsqueeze(-1) * A)
+    return dA * 2 - 1 if signed else dA
+
+
 def selective_scan(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-                   D: torch.Tensor, backend: str = "pscan") -> torch.Tensor:
-    """y_t = C_t . h_t + D x_t with h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t (Euler B̄, as the official code).
+                   D: torch.Tensor, backend: str = "pscan", signed: bool = False) -> torch.Tensor:
+    """y_t = C_t . h_t + D x_t with h_t = Ā_t h_{t-1} + Δ_t B_t x_t, Ā_t = exp(Δ_t A) (Euler B̄, as the official
+    code) or, ``signed``, 2 exp(Δ_t A) - 1.
 
     x, dt: (B, L, D_in) with dt already softplus'ed; A: (D_in, N); Bm, Cm: (B, L, N); D: (D_in) -> y (B, L, D_in).
     """
-    dA = torch.exp(dt.unsqueeze(-1) * A)  # (B, L, D_in, N)
+    dA = transition(dt, A, signed)  # (B, L, D_in, N)
     dBx = (dt * x).unsqueeze(-1) * Bm.unsqueeze(2)  # (B, L, D_in, N)
     hs = SCANS[backend](dA, dBx)  # (B, L, D_in, N)
     y = (hs @ Cm.unsqueeze(-1)).squeeze(-1)  # (B, L, D_in); a batched matvec (a FLOP counter sees it)
@@ -234,7 +254,8 @@ class MambaMixer(nn.Module):
             y = self._cuda_scan(x, z, dt_low, A, Bm, Cm)
         else:
             dt = F.softplus(self.dt_proj(dt_low))  # (B, L, D_in)
-            y = selective_scan(x, dt, A, Bm, Cm, self.D, self.cfg.backend) * F.silu(z)
+            y = selective_scan(x, dt, A, Bm, Cm, self.D, self.cfg.backend, self.cfg.eigen_range == "signed")
+            y = y * F.silu(z)
         return self.out_proj(y)  # (B, L, D)
 
     def _cuda_scan(self, x: torch.Tensor, z: torch.Tensor, dt_low: torch.Tensor, A: torch.Tensor,
@@ -266,7 +287,7 @@ class MambaMixer(nn.Module):
         dt_low, Bm, Cm = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.softplus(self.dt_proj(dt_low))  # (B, D_in)
         A = -torch.exp(self.A_log.float())
-        h = torch.exp(dt.unsqueeze(-1) * A) * h + (dt * x).unsqueeze(-1) * Bm.unsqueeze(1)  # (B, D_in, N)
+        h = transition(dt, A, self.cfg.eigen_range == "signed") * h + (dt * x).unsqueeze(-1) * Bm.unsqueeze(1)
         y = (h * Cm.unsqueeze(1)).sum(-1) + self.D * x
         return self.out_proj(y * F.silu(z)), (conv_state, h)
 
@@ -287,11 +308,13 @@ def mamba_flops(d_model: int, cfg: MambaConfig, seq_len: int) -> dict[str, float
     matmul: the four projections, the depthwise conv and the C_t.h_t readout (all computed by matmul/conv ops, so a
     FLOP counter sees them); scan: exp(ΔA) (2), Δ.B.x (2), the state update (2) and ~1 for the discretisation
     bookkeeping per (channel, state), i.e. the SPECS's ~9 D_in N with the readout's 2 counted under matmul;
-    elementwise: softplus, SiLUs, gate and D-skip, ~10 D_in.
+    elementwise: softplus, SiLUs, gate and D-skip, ~10 D_in. ``eigen_range='signed'`` adds 2 per (channel, state)
+    to the scan (the 2x - 1 of Ā).
     """
     d, di, n, k, r = d_model, cfg.expand * d_model, cfg.d_state, cfg.d_conv, dt_rank_of(d_model, cfg)
     matmul = 2.0 * (3 * d * di + di * (2 * r + 2 * n)) + 2.0 * di * k + 2.0 * di * n
-    return {"matmul": matmul, "scan": 7.0 * di * n, "elementwise": 10.0 * di}
+    scan = (9.0 if cfg.eigen_range == "signed" else 7.0) * di * n
+    return {"matmul": matmul, "scan": scan, "elementwise": 10.0 * di}
 
 
 def mamba_state(d_model: int, cfg: MambaConfig, seq_len: int) -> int:

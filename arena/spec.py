@@ -198,14 +198,18 @@ def resolve(spec: RunSpec, arch: ArchSpec, task_spec: TaskSpec, *, extra_hash: s
     if spec.params is not None:
         shape = fit_params(arch, arch_cfg, shape, spec.params, fixed_d=spec.d_model is not None)
     config, config_hash = run_config(spec, arch_cfg.model_dump(mode="json"), task_cfg.model_dump(mode="json"), shape,
-                                     task.split, arch.version, task_spec.version, extra_hash)
+                                     task.split, arch.version, task_spec.version, extra_hash,
+                                     getattr(arch_cfg, "HASH_NEUTRAL", {}))
     return Resolved(spec, arch, task_spec, arch_cfg, task_cfg, task, shape, config, config_hash)
 
 
 def run_config(spec: RunSpec, arch_cfg: dict[str, Any], task_cfg: dict[str, Any], shape: ModelShape, split: str,
-               arch_version: int, task_version: int, extra_hash: str = "") -> tuple[dict[str, Any], str]:
+               arch_version: int, task_version: int, extra_hash: str = "",
+               arch_neutral: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
     """The stored config of a run and its hash (the data seed is stored but not hashed: it picks a sample of the
-    same experiment, so a submission scored on fresh secret data is still the same run)."""
+    same experiment, so a submission scored on fresh secret data is still the same run). ``arch_neutral``: arch
+    config fields added later, left out of the hash while they hold these (old-behaviour) values, so earlier runs
+    keep their hash; they are still stored."""
     config = {
         "spec": spec.model_dump(mode="json", exclude={"data_seed"} if spec.data_seed is None else set()),
         "arch_config": arch_cfg,
@@ -219,7 +223,10 @@ def run_config(spec: RunSpec, arch_cfg: dict[str, Any], task_cfg: dict[str, Any]
     run = {k: v for k, v in config["spec"].items() if k not in ("arch_config", "task_config", "data_seed")}
     run["train"] = {k: v for k, v in run["train"].items()
                     if not (k in TrainConfig.HASH_NEUTRAL and v == TrainConfig.HASH_NEUTRAL[k])}
-    canonical = json.dumps({k: v for k, v in config.items() if k != "spec"} | {"run": run, "extra": extra_hash},
+    hashed = {k: v for k, v in config.items() if k != "spec"}
+    hashed["arch_config"] = {k: v for k, v in arch_cfg.items()
+                             if not (arch_neutral and k in arch_neutral and v == arch_neutral[k])}
+    canonical = json.dumps(hashed | {"run": run, "extra": extra_hash},
                            sort_keys=True, separators=(",", ":"))
     return config, hashlib.sha256(canonical.encode()).hexdigest()
 

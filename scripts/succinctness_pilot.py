@@ -25,6 +25,7 @@ from arena.batched import train_many
 from arena.evaluate import evaluate_examples
 from arena.runner import build_for, prepare
 from arena.spec import RunSpec
+from arena.succinctness import arch_overrides
 
 
 def build(res, head: str) -> torch.nn.Module:
@@ -66,7 +67,7 @@ def main() -> None:
             if args.mixed:  # the test_ood depth d+1 only completes the split; it is not scored here
                 task_cfg = {k: v for k, v in task_cfg.items() if k != "depth"} | {
                     "train_depths": [1, depth], "test_depths": [depth + 1, depth + 1]}
-            arch_over = [o for o in args.set if not o.startswith("arch.") or arch == "transformer"]
+            arch_over = arch_overrides(arch, args.set)  # ARCH:KEY=VALUE, and arch.X only where the arch has X
             res = [prepare(RunSpec(arch=arch, task=args.task, split="depth" if args.mixed else "iid",
                                    d_model=args.width,
                                    n_layers=int(layers.get(arch, 2)), seed=0, task_config=task_cfg,
