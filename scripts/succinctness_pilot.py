@@ -1,6 +1,6 @@
 """Pilot for a succinctness search: how many steps a task needs, and what a run costs, per architecture and depth.
 
-Trains one width per (arch, depth) with seed 0 and each learning rate as one stack (arena.batched), validating
+Trains one width per (arch, depth) with one seed (``--seed``, default 0) and each learning rate as one stack (arena.batched), validating
 every --eval-every steps, and prints one JSON line per run: the validation curve, the step at which validation
 first reached --target, and the CPU seconds per training step. Nothing is written to a database.
 
@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--head", choices=["task", "tied", "untied"], default="task",
                     help="output head: the task's choice (default) or forced tied/untied")
     ap.add_argument("--mixed", action="store_true", help="train on depths 1..d mixed (split depth), score per depth")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -70,14 +71,14 @@ def main() -> None:
             arch_over = arch_overrides(arch, args.set)  # ARCH:KEY=VALUE, and arch.X only where the arch has X
             res = [prepare(RunSpec(arch=arch, task=args.task, split="depth" if args.mixed else "iid",
                                    d_model=args.width,
-                                   n_layers=int(layers.get(arch, 2)), seed=0, task_config=task_cfg,
+                                   n_layers=int(layers.get(arch, 2)), seed=args.seed, task_config=task_cfg,
                                    latency={"enabled": False}),
                            [f"train.lr={lr}", f"train.max_steps={args.steps}", f"train.eval_every={args.eval_every}",
                             f"train.early_stop={args.target}", *arch_over])
                    for lr in (float(x) for x in args.lrs.split(","))]
             models = [build(r, args.head) for r in res]
             t0, c0 = time.perf_counter(), time.process_time()
-            states = train_many(models, [r.task for r in res], [r.spec.train for r in res], [0] * len(res))
+            states = train_many(models, [r.task for r in res], [r.spec.train for r in res], [args.seed] * len(res))
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             steps = sum(s.step for s in states)
             for r, s, m in zip(res, states, models, strict=True):

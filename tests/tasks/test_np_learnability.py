@@ -112,3 +112,29 @@ def test_an_untied_head_trains_the_same_stacked_and_alone():
     train_many(together, [r.task for r in res], [r.spec.train for r in res], [r.spec.seed for r in res])
     for a, b in zip(alone, together, strict=True):
         assert max(float((p - q).detach().abs().max()) for p, q in zip(a.parameters(), b.parameters(), strict=True)) < 1e-5
+
+
+
+def _mamba_np_flat_default_split(eigen_range: str) -> dict[int, float]:
+    """Validation accuracy per depth of a 2-layer mamba (d_model 64, seed 0) on NP-flat's default split (train
+    depths 1-3 mixed, 6,000 fixed examples) at the default 1,500 steps and lr 3e-3, with weight decay 1.0."""
+    res = prepare(RunSpec(arch="mamba", task="nested-parity", d_model=64, n_layers=2, seed=0, task_config=FLAT),
+                  ["train.weight_decay=1.0", "train.eval_every=100000", "train.early_stop=null",
+                   f"arch.eigen_range={eigen_range}"])
+    assert res.spec.train.max_steps == 1500 and res.spec.train.lr == 3e-3
+    torch.manual_seed(0)
+    model = build_model(res.arch, res.shape, res.arch_cfg)
+    train(model, res.task, res.spec.train, 0)
+    return _accuracy_by_depth(model, res.task.splits["val"])
+
+
+@pytest.mark.slow
+def test_mamba_learns_np_flat_depths_1_and_2_only_with_signed_transitions():
+    """Mamba-1's transition exp(ΔA) lies in (0, 1), so its state cannot flip sign, which parity needs (Sarrof et
+    al. 2024; Grazzi et al. 2025); ``arch.eigen_range=signed`` maps it to (-1, 1). Same seed, data and settings
+    (measured, val d = 1 / 2 / 3): signed 1.0 / 1.0 / 0.96, the published range 0.27 / 0.49 / 0.52. Seed 1 of the signed
+    model learns d = 1 only (1.0 / 0.46 / 0.50): seed 0 is pinned, not picked as a best case of many; weight
+    decay 0.01 at lr 3e-3 left seed 0 at chance (0.40 / 0.61 / 0.47). About 3.5 CPU minutes per model."""
+    signed, positive = (_mamba_np_flat_default_split(r) for r in ("signed", "positive"))
+    assert signed[1] >= 0.95 and signed[2] >= 0.95, signed
+    assert positive[2] < 0.75, positive
