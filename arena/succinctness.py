@@ -95,7 +95,7 @@ class SuccinctnessConfig:
     archs: list[str]
     depths: list[int]
     target: float = 0.95
-    ladder: list[int] = field(default_factory=lambda: parse_ladder("8-128"))
+    ladder: list[int] = field(default_factory=lambda: parse_ladder("4-128"))
     seeds: int = 3
     lrs: list[float] = field(default_factory=lambda: [1e-3])
     n_layers: dict[str, int] = field(default_factory=dict)

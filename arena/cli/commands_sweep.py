@@ -77,7 +77,7 @@ def succinctness(
     archs: str = typer.Option("rnn,transformer,mamba", "--archs", help="comma-separated architectures"),
     depths: str = typer.Option("1-4", "--depths", help="e.g. 1-4 or 1,2,3"),
     target: float = typer.Option(0.95, "--target", callback=finite_option(0, 1), help="score (task metric on the headline split) to reach"),
-    ladder: str = typer.Option("8-128", "--ladder", help="d_model ladder: LO-HI in x sqrt(2) steps, or a comma list"),
+    ladder: str = typer.Option("4-128", "--ladder", help="d_model ladder: LO-HI in x sqrt(2) steps, or a comma list"),
     seeds: int = typer.Option(3, "--seeds", help="seeds per size; pass = ceil(2/3 of them) reach the target"),
     lrs: str = typer.Option("1e-3", "--lrs", help="comma-separated learning rates (a size passes if any LR does)"),
     n_layers: str = typer.Option("", "--n-layers", help="per-arch layers, e.g. rnn=1,transformer=2 (default: preset)"),
