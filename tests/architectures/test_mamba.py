@@ -64,9 +64,11 @@ def test_selective_scan_hand_unrolled_three_steps():
 
 
 @pytest.mark.parametrize("length", [1, 2, 5, 16, 37, 73])
-def test_pscan_equals_seq_values_and_gradients(length):
+@pytest.mark.parametrize("lo,hi", [(0.1, 1.0), (-0.9, 0.9)], ids=["positive", "signed"])
+def test_pscan_equals_seq_values_and_gradients(length, lo, hi):
+    """Transitions in (0.1, 1) as Mamba-1's exp(ΔA), or in (-0.9, 0.9) as eigen_range=signed's 2 exp(ΔA) - 1."""
     torch.manual_seed(length)
-    a = (torch.rand(2, length, 3, 4) * 0.9 + 0.1).requires_grad_()
+    a = (torch.rand(2, length, 3, 4) * (hi - lo) + lo).requires_grad_()
     b = torch.randn(2, length, 3, 4, requires_grad=True)
     w = torch.randn(2, length, 3, 4)
     outs, grads = {}, {}
