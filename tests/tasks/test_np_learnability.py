@@ -14,7 +14,7 @@ import torch
 from torch.nn.functional import cosine_similarity
 
 from arena.blocks import analytic_params, build_model
-from arena.runner import prepare
+from arena.runner import build_for, prepare
 from arena.spec import RunSpec
 from arena.train import train
 
@@ -99,7 +99,6 @@ def _accuracy_by_depth(model: torch.nn.Module, examples: list) -> dict[int, floa
 def test_an_untied_head_trains_the_same_stacked_and_alone():
     """arena.batched (the succinctness sweep's stacked training) handles the untied head like one run alone."""
     from arena.batched import stack_problem, train_many
-    from arena.runner import build_for
 
     res = [prepare(RunSpec(arch="rnn", task="nested-parity", d_model=16, n_layers=1, seed=s,
                            task_config=FLAT | {"n_train": 64, "n_val": 16, "n_test": 16}),
@@ -138,3 +137,28 @@ def test_mamba_learns_np_flat_depths_1_and_2_only_with_signed_transitions():
     signed, positive = (_mamba_np_flat_default_split(r) for r in ("signed", "positive"))
     assert signed[1] >= 0.95 and signed[2] >= 0.95, signed
     assert positive[2] < 0.75, positive
+
+
+def _transformer_np_flat_d2(weight_decay: float) -> float:
+    """Validation accuracy of the default transformer (2 layers × 4 heads, d_model 64, seed 1) on NP-flat depth 2
+    (6,000 fixed examples) after 6,000 steps at lr 1e-3."""
+    res = prepare(RunSpec(arch="transformer", task="nested-parity", split="iid", d_model=64, n_layers=2, seed=1,
+                          task_config=FLAT | {"depth": 2}),
+                  ["train.lr=1e-3", "train.max_steps=6000", f"train.weight_decay={weight_decay}",
+                   "train.eval_every=100000", "train.early_stop=null"])
+    model = build_for(res)
+    train(model, res.task, res.spec.train, 1)
+    return _accuracy_by_depth(model, res.task.splits["val"])[2]
+
+
+@pytest.mark.slow
+def test_transformer_generalises_on_np_flat_depth_2_with_strong_weight_decay():
+    """Parity of ~11 bits from 7/8 of the sequences, same seed (1), data and 6,000 steps: with weight decay 1.0 the
+    transformer sits at chance for ~4,500 steps and then generalises to the held-out eighth (measured ≥ 0.95 here;
+    0.95 at step 5,000 and 0.98 at 6,000 in the stacked pilot), the memorise-then-generalise pattern of grokking;
+    with the default weight decay (0.01) it has not generalised by 6,000 steps (measured 0.67 here, 0.40 in the
+    stacked pilot, whose float rounding differs). Seed 1 is pinned; seed 0 with weight decay 1.0 generalises
+    sooner (0.96 at 2,500 steps). About 5 CPU minutes."""
+    strong, default = _transformer_np_flat_d2(1.0), _transformer_np_flat_d2(0.01)
+    assert strong >= 0.95, strong
+    assert default < 0.9, default
