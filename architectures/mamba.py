@@ -51,7 +51,7 @@ class MambaConfig(ArchConfig):
         "(-1, 1) through 2 exp(ΔA) - 1 (Grazzi et al. 2025), which lets the state flip sign (parity). "
         "Default: positive")
 
-    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {"eigen_range": "positive"}  # runs from before the field keep their hash
+    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {"eigen_range": "positive"}
 
     @model_validator(mode="after")
     def _signed_needs_own_scan(self) -> MambaConfig:

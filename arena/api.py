@@ -49,6 +49,10 @@ class StrictConfig(BaseModel):
 class ArchConfig(StrictConfig):
     """Base class of an architecture's own config."""
 
+    # fields added after runs were stored, with the value that reproduces the old behaviour: left out of the
+    # config hash while they hold it (arena.spec.run_config), so earlier runs keep their hash
+    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {}
+
 
 class TaskConfig(StrictConfig):
     """Base class of a task's own config."""

@@ -198,9 +198,13 @@ def resolve(spec: RunSpec, arch: ArchSpec, task_spec: TaskSpec, *, extra_hash: s
     if spec.params is not None:
         shape = fit_params(arch, arch_cfg, shape, spec.params, fixed_d=spec.d_model is not None)
     config, config_hash = run_config(spec, arch_cfg.model_dump(mode="json"), task_cfg.model_dump(mode="json"), shape,
-                                     task.split, arch.version, task_spec.version, extra_hash,
-                                     getattr(arch_cfg, "HASH_NEUTRAL", {}))
+                                     task.split, arch.version, task_spec.version, extra_hash, arch_cfg.HASH_NEUTRAL)
     return Resolved(spec, arch, task_spec, arch_cfg, task_cfg, task, shape, config, config_hash)
+
+
+def _without_neutral(values: dict[str, Any], neutral: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without the entries that hold their hash-neutral value (they stay in the stored config)."""
+    return {k: v for k, v in values.items() if not (k in neutral and v == neutral[k])}
 
 
 def run_config(spec: RunSpec, arch_cfg: dict[str, Any], task_cfg: dict[str, Any], shape: ModelShape, split: str,
@@ -221,11 +225,9 @@ def run_config(spec: RunSpec, arch_cfg: dict[str, Any], task_cfg: dict[str, Any]
         "versions": {"arch": arch_version, "task": task_version},
     }
     run = {k: v for k, v in config["spec"].items() if k not in ("arch_config", "task_config", "data_seed")}
-    run["train"] = {k: v for k, v in run["train"].items()
-                    if not (k in TrainConfig.HASH_NEUTRAL and v == TrainConfig.HASH_NEUTRAL[k])}
+    run["train"] = _without_neutral(run["train"], TrainConfig.HASH_NEUTRAL)
     hashed = {k: v for k, v in config.items() if k != "spec"}
-    hashed["arch_config"] = {k: v for k, v in arch_cfg.items()
-                             if not (arch_neutral and k in arch_neutral and v == arch_neutral[k])}
+    hashed["arch_config"] = _without_neutral(arch_cfg, arch_neutral or {})
     canonical = json.dumps(hashed | {"run": run, "extra": extra_hash},
                            sort_keys=True, separators=(",", ":"))
     return config, hashlib.sha256(canonical.encode()).hexdigest()

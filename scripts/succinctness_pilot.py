@@ -1,7 +1,7 @@
 """Pilot for a succinctness search: how many steps a task needs, and what a run costs, per architecture and depth.
 
-Trains one width per (arch, depth) with one seed (``--seed``, default 0) and each learning rate as one stack (arena.batched), validating
-every --eval-every steps, and prints one JSON line per run: the validation curve, the step at which validation
+Trains one width per (arch, depth) with one seed (``--seed``, default 0) and each learning rate as one stack
+(arena.batched), validating every --eval-every steps, and prints one JSON line per run: the validation curve, the step at which validation
 first reached --target, and the CPU seconds per training step. Nothing is written to a database.
 
     python scripts/succinctness_pilot.py --task recall-depth --archs rnn,transformer,mamba --depths 1,3 \

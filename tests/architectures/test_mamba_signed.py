@@ -73,8 +73,7 @@ def test_default_keeps_the_hash_of_runs_made_before_the_field():
     res = prepare(spec, [])
     assert res.config["arch_config"]["eigen_range"] == "positive"  # stored for provenance
     old = {k: v for k, v in res.config["arch_config"].items() if k != "eigen_range"}  # the dump before the field
-    shape = res.shape
-    _, old_hash = run_config(res.spec, old, res.config["task_config"], shape, res.config["split"],
+    _, old_hash = run_config(res.spec, old, res.config["task_config"], res.shape, res.config["split"],
                              res.arch.version, res.task_spec.version)
     assert res.config_hash == old_hash
     signed = prepare(spec, ["arch.eigen_range=signed"])

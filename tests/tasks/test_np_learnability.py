@@ -113,7 +113,6 @@ def test_an_untied_head_trains_the_same_stacked_and_alone():
         assert max(float((p - q).detach().abs().max()) for p, q in zip(a.parameters(), b.parameters(), strict=True)) < 1e-5
 
 
-
 def _mamba_np_flat_default_split(eigen_range: str) -> dict[int, float]:
     """Validation accuracy per depth of a 2-layer mamba (d_model 64, seed 0) on NP-flat's default split (train
     depths 1-3 mixed, 6,000 fixed examples) at the default 1,500 steps and lr 3e-3, with weight decay 1.0."""
@@ -121,8 +120,7 @@ def _mamba_np_flat_default_split(eigen_range: str) -> dict[int, float]:
                   ["train.weight_decay=1.0", "train.eval_every=100000", "train.early_stop=null",
                    f"arch.eigen_range={eigen_range}"])
     assert res.spec.train.max_steps == 1500 and res.spec.train.lr == 3e-3
-    torch.manual_seed(0)
-    model = build_model(res.arch, res.shape, res.arch_cfg)
+    model = build_for(res)
     train(model, res.task, res.spec.train, 0)
     return _accuracy_by_depth(model, res.task.splits["val"])
 
