@@ -9,7 +9,8 @@ first reached --target, and the CPU seconds per training step. Nothing is writte
 
 Two diagnostics of a plateau: ``--head tied|untied`` overrides the task's choice of output head (nested parity's
 collapse came from a tied head); ``--mixed`` trains on every depth 1..d at once (split ``depth``; the val set then
-mixes those depths, and the line gives the validation score per depth, ``val_by_depth``).
+mixes those depths, and the line gives the validation score per depth, ``val_by_depth``); ``--cumulative`` trains on
+depths 1..d mixed and validates at d alone (split ``upto``, the search's ``--protocol cumulative``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,16 @@ def by_depth(model: torch.nn.Module, res) -> dict[str, float]:
     return {d: round(v[res.task.metric], 3) for d, v in out["slices"]["depth"].items()}
 
 
+def task_setup(depth: int, variant: str | None, mixed: bool, cumulative: bool) -> tuple[str, dict]:
+    """The split and task config of a pilot at ``depth``: iid (depth d alone), mixed (split depth: train and
+    validate on 1..d; the test_ood depth d+1 only completes the split and is not scored) or cumulative (split
+    upto: train on 1..d, validate at d)."""
+    cfg = {"variant": variant} if variant else {}
+    if mixed:
+        return "depth", cfg | {"train_depths": [1, depth], "test_depths": [depth + 1, depth + 1]}
+    return ("upto" if cumulative else "iid"), cfg | {"depth": depth}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--task", default="recall-depth")
@@ -56,7 +67,10 @@ def main() -> None:
     ap.add_argument("--n-layers", default="rnn=1,transformer=2,mamba=2")
     ap.add_argument("--head", choices=["task", "tied", "untied"], default="task",
                     help="output head: the task's choice (default) or forced tied/untied")
-    ap.add_argument("--mixed", action="store_true", help="train on depths 1..d mixed (split depth), score per depth")
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument("--mixed", action="store_true", help="train on depths 1..d mixed (split depth), score per depth")
+    how.add_argument("--cumulative", action="store_true",
+                    help="train on depths 1..d mixed, validate at d alone (split upto: the search's cumulative protocol)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()
@@ -64,12 +78,9 @@ def main() -> None:
     layers = dict(p.split("=") for p in args.n_layers.split(","))
     for arch in args.archs.split(","):
         for depth in (int(d) for d in args.depths.split(",")):
-            task_cfg = {"depth": depth} | ({"variant": args.variant} if args.variant else {})
-            if args.mixed:  # the test_ood depth d+1 only completes the split; it is not scored here
-                task_cfg = {k: v for k, v in task_cfg.items() if k != "depth"} | {
-                    "train_depths": [1, depth], "test_depths": [depth + 1, depth + 1]}
+            split, task_cfg = task_setup(depth, args.variant, args.mixed, args.cumulative)
             arch_over = arch_overrides(arch, args.set)  # ARCH:KEY=VALUE, and arch.X only where the arch has X
-            res = [prepare(RunSpec(arch=arch, task=args.task, split="depth" if args.mixed else "iid",
+            res = [prepare(RunSpec(arch=arch, task=args.task, split=split,
                                    d_model=args.width,
                                    n_layers=int(layers.get(arch, 2)), seed=args.seed, task_config=task_cfg,
                                    latency={"enabled": False}),
@@ -89,6 +100,7 @@ def main() -> None:
                                   "best_val": s.best_val, "steps": s.step,
                                   "first_step_at_target": next((st for st, v in vals if v >= args.target), None),
                                   "val_curve": vals, "head": args.head, "mixed": args.mixed,
+                                  "cumulative": args.cumulative,
                                   "val_by_depth": by_depth(m, r) if args.mixed else None,
                                   "cpu_ms_per_model_step": round(1e3 * cpu / max(1, steps), 2),
                                   "wall_s": round(wall, 1), "seq_len": r.task.max_seq_len}), flush=True)

@@ -75,6 +75,18 @@ class RecallDepthTask(DepthSplitTask):
     split_names = ("iid", "depth", "upto")
     slice_keys = ("depth",)
 
+    def __init__(self, cfg: RecallDepthConfig, seed: int = 0, split: str | None = None) -> None:
+        super().__init__(cfg, seed, split)
+        # the config checks `depth` alone; split 'depth' uses train_depths and test_depths instead: refuse a depth
+        # the vocabulary cannot hold here, naming the field, rather than mid-way through building the splits
+        if self.split == "depth":
+            for name in ("train_depths", "test_depths"):
+                hi = getattr(cfg, name)[1]
+                if (1 << hi) > cfg.vocab_size // 2 - 1:
+                    raise ValueError(f"task.{name} {tuple(getattr(cfg, name))} reaches depth {hi}, which needs 2^{hi} = "
+                                     f"{1 << hi} distinct keys, but vocab_size {cfg.vocab_size} has "
+                                     f"{cfg.vocab_size // 2 - 1}: raise task.vocab_size or lower task.{name}")
+
     @cached_property
     def vocab(self) -> Vocab:
         v = self.cfg.vocab_size

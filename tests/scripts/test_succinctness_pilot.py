@@ -1,5 +1,5 @@
 """scripts/succinctness_pilot.py diagnostics: ``--head`` overrides the task's output head (seeded as the run is),
-and ``--mixed`` scores validation per depth."""
+``--mixed`` scores validation per depth, ``--cumulative`` trains on 1..d and validates at d."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from succinctness_pilot import build, by_depth  # noqa: E402
+from succinctness_pilot import build, by_depth, task_setup  # noqa: E402
 
 from arena.runner import build_for, prepare  # noqa: E402
 from arena.spec import RunSpec  # noqa: E402
@@ -37,3 +37,11 @@ def test_mixed_depths_are_scored_per_depth():
     scores = by_depth(build(res, "task"), res)
     assert sorted(scores) == ["1", "2"]  # the validation set holds both training depths, scored apart
     assert all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+def test_cumulative_trains_on_every_depth_up_to_d_and_validates_at_d_alone():
+    split, cfg = task_setup(3, None, mixed=False, cumulative=True)
+    res = _res(split, cfg)
+    assert {e.slices["depth"] for e in res.task.splits["train"]} == {1, 2, 3}
+    assert {e.slices["depth"] for e in res.task.splits["val"]} == {3}
+    assert task_setup(3, "flat", False, False) == ("iid", {"variant": "flat", "depth": 3})

@@ -547,3 +547,19 @@ def test_recall_depth_asks_every_key_once_and_never_shows_an_answer(depth):
     assert task.chance == 2 / 256
     with pytest.raises(ValueError, match="distinct keys"):
         RecallDepthConfig(depth=7, vocab_size=128)
+
+
+@pytest.mark.parametrize(("depths", "field"), [({"test_depths": (4, 5)}, "test_depths"),
+                                               ({"train_depths": (1, 5), "test_depths": (5, 5)}, "train_depths")])
+def test_recall_depth_split_depth_refuses_depths_the_vocabulary_cannot_hold(depths, field):
+    """Split 'depth' uses train_depths/test_depths, not `depth`: a depth too deep for the keys is refused when the
+    task is built, naming the field, instead of failing while the splits are drawn; the same config works under
+    split 'iid' (which uses `depth` alone) and under 'depth' once the field is lowered."""
+    from arena.tasks.recall_depth import RecallDepthConfig, RecallDepthTask
+
+    cfg = RecallDepthConfig(vocab_size=40, n_train=4, n_val=4, n_test=4, **depths)
+    with pytest.raises(ValueError, match=rf"task\.{field} .* reaches depth 5,.* lower task\.{field}"):
+        RecallDepthTask(cfg, split="depth")
+    assert RecallDepthTask(cfg, split="iid").splits["val"]
+    ok = RecallDepthConfig(vocab_size=40, n_train=4, n_val=4, n_test=4, train_depths=(1, 3), test_depths=(4, 4))
+    assert {e.slices["depth"] for e in RecallDepthTask(ok, split="depth").splits["test_ood"]} == {4}
