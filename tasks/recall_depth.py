@@ -57,10 +57,16 @@ class RecallDepthConfig(TaskConfig):
         return self
 
 
-def _check_keys(depth: int, vocab_size: int) -> None:
-    if (1 << depth) > vocab_size // 2 - 1:
+def _check_keys(depth: int, vocab_size: int, field: str | None = None, value: tuple[int, int] | None = None) -> None:
+    """Refuse a depth whose 2^d keys do not fit in [1, V/2); ``field``/``value`` name the config range it came from."""
+    have = vocab_size // 2 - 1
+    if (1 << depth) <= have:
+        return
+    if field is None:
         raise ValueError(f"depth {depth} needs 2^{depth} = {1 << depth} distinct keys but vocab_size {vocab_size} "
-                         f"has {vocab_size // 2 - 1}; raise vocab_size")
+                         f"has {have}; raise vocab_size")
+    raise ValueError(f"task.{field} {value} reaches depth {depth}, which needs 2^{depth} = {1 << depth} distinct "
+                     f"keys, but vocab_size {vocab_size} has {have}: raise task.vocab_size or lower task.{field}")
 
 
 class RecallDepthTask(DepthSplitTask):
@@ -81,11 +87,8 @@ class RecallDepthTask(DepthSplitTask):
         # the vocabulary cannot hold here, naming the field, rather than mid-way through building the splits
         if self.split == "depth":
             for name in ("train_depths", "test_depths"):
-                hi = getattr(cfg, name)[1]
-                if (1 << hi) > cfg.vocab_size // 2 - 1:
-                    raise ValueError(f"task.{name} {tuple(getattr(cfg, name))} reaches depth {hi}, which needs 2^{hi} = "
-                                     f"{1 << hi} distinct keys, but vocab_size {cfg.vocab_size} has "
-                                     f"{cfg.vocab_size // 2 - 1}: raise task.vocab_size or lower task.{name}")
+                lo_hi = tuple(getattr(cfg, name))
+                _check_keys(lo_hi[1], cfg.vocab_size, name, lo_hi)
 
     @cached_property
     def vocab(self) -> Vocab:
