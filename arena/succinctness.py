@@ -707,15 +707,23 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def merge_tables(paths: list[str | Path], out_stem: str | Path, title: str, task_label: str | None = None
-                 ) -> dict[str, Any]:
-    """Combine tables of several invocations (e.g. one per architecture) into one CSV + plot, refitting growth;
-    a later file's (arch, depth) row replaces an earlier one."""
-    merged: dict[tuple[str, int], dict[str, Any]] = {}
+def merge_tables(paths: list[str | Path], out_stem: str | Path, title: str, task_label: str | None = None,
+                 keep: str = "last") -> dict[str, Any]:
+    """Combine tables of several invocations (e.g. one per architecture) into one CSV + plot, refitting growth.
+
+    ``keep="last"``: a later file's (arch, depth) row replaces an earlier one. ``keep="smallest"``: the tables are
+    searches of the same task and target under different protocols (per-depth, cumulative); each (arch, depth)
+    keeps the found row with the smallest P* (else the "not reached" row with the largest lower bound). P* bounds
+    the size the task needs from above, so the smallest size any protocol trained to the target is the tightest
+    bound measured. The kept row's ``protocol`` says which protocol found it, ``protocols_searched`` which ones
+    were tried, and ``runs`` / ``cpu_seconds`` / ``wall_seconds`` sum over all of them (the cost of the bound)."""
+    if keep not in ("last", "smallest"):
+        raise ValueError(f"keep must be 'last' or 'smallest', got {keep!r}")
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for p in paths:
         for r in read_csv(p):
-            merged[(r["arch"], r["depth"])] = r
-    rows = sorted(merged.values(), key=lambda r: (r["arch"], r["depth"]))
+            groups.setdefault((r["arch"], r["depth"]), []).append(r)
+    rows = sorted((_keep_row(g, keep) for g in groups.values()), key=lambda r: (r["arch"], r["depth"]))
     if task_label:
         for r in rows:
             r["task"] = task_label
@@ -724,3 +732,18 @@ def merge_tables(paths: list[str | Path], out_stem: str | Path, title: str, task
     write_csv(rows, stem.with_suffix(".csv"))
     plot(rows, fits, stem.with_suffix(".png"), title, fits_bits)
     return {"rows": rows, "fits": fits, "fits_state_bits": fits_bits}
+
+
+def _keep_row(group: list[dict[str, Any]], keep: str) -> dict[str, Any]:
+    """The row ``merge_tables`` keeps for one (arch, depth) out of the rows the tables hold for it, in file order."""
+    if keep == "last":
+        return group[-1]
+    found = [r for r in group if r["reached"] and r.get("p_star")]
+    best = dict(min(found, key=lambda r: r["p_star"]) if found else
+                max(group, key=lambda r: r.get("p_star_lower") or 0))
+    best["protocol"] = best.get("protocol") or PROTOCOLS[0]  # tables written before the column were per-depth
+    best["protocols_searched"] = " ".join(sorted({r.get("protocol") or PROTOCOLS[0] for r in group}))
+    for k in ("runs", "cpu_seconds", "wall_seconds"):
+        vals = [r[k] for r in group if r.get(k) is not None]
+        best[k] = sum(vals) if vals else None
+    return best

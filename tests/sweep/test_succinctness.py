@@ -190,6 +190,35 @@ def test_merge_tables_combines_invocations_and_refits(tmp_path):
     assert (tmp_path / "succinctness_x.png").stat().st_size > 1000
 
 
+def test_merge_tables_smallest_keeps_the_tightest_bound_over_protocols(tmp_path):
+    """keep='smallest': per (arch, depth) the smallest P* any protocol found (a not-reached row only where no
+    protocol found one, the largest lower bound), labelled with its protocol; the budget sums every search."""
+    from arena.succinctness import merge_tables, read_csv, write_csv
+
+    def row(d, p, lower, runs, cpu, protocol=None):
+        r = {"task": "t", "arch": "rnn", "depth": d, "p_star": p, "reached": p is not None,
+             "status": "found" if p else "not reached", "p_star_lower": lower, "runs": runs, "cpu_seconds": cpu}
+        return r | ({"protocol": protocol} if protocol else {})
+
+    # per-depth (written before the protocol column existed) and cumulative searches of the same depths
+    write_csv([row(1, 100, 50, 4, 10.0), row(2, None, 800, 6, 30.0), row(3, 900, 400, 4, 20.0)], tmp_path / "per.csv")
+    write_csv([row(1, 200, 100, 3, 5.0, "cumulative"), row(2, 400, 200, 2, 7.0, "cumulative"),
+               row(3, None, 1600, 5, 9.0, "cumulative"), row(4, None, 3200, 2, 4.0, "cumulative")],
+              tmp_path / "cum.csv")
+    out = merge_tables([tmp_path / "per.csv", tmp_path / "cum.csv"], tmp_path / "best", "t", keep="smallest")
+    rows = read_csv(tmp_path / "best.csv")
+    assert [(r["depth"], r["p_star"], r["protocol"]) for r in rows] == [
+        (1, 100, "per-depth"), (2, 400, "cumulative"), (3, 900, "per-depth"), (4, None, "cumulative")]
+    assert [r["protocols_searched"] for r in rows] == ["cumulative per-depth"] * 3 + ["cumulative"]
+    assert [(r["runs"], r["cpu_seconds"]) for r in rows] == [(7, 15.0), (8, 37.0), (9, 29.0), (2, 4.0)]
+    assert rows[3]["p_star_lower"] == 3200 and not rows[3]["reached"]
+    assert out["fits"]["rnn"]["poly"]["slope"] == pytest.approx(2.0)  # 100 d^2 over the three found depths
+    last = merge_tables([tmp_path / "per.csv", tmp_path / "cum.csv"], tmp_path / "last", "t")
+    assert [r["p_star"] for r in last["rows"]] == [200, 400, None, None]  # the default: the later file wins
+    with pytest.raises(ValueError, match="keep must be"):
+        merge_tables([tmp_path / "per.csv"], tmp_path / "x", "t", keep="min")
+
+
 def test_the_cumulative_protocol_trains_on_shallower_depths_and_scores_at_d():
     """--protocol cumulative: each run trains on depths 1..d (split 'upto') and is scored at exactly d; it is a
     different experiment from per-depth (its own hash and table), and a task without it is refused by name."""
