@@ -124,6 +124,43 @@ def succinctness(
         _print_succinctness(result)
 
 
+@app.command("succinctness-merge")
+def succinctness_merge(
+    tables: list[str] = typer.Argument(..., metavar="CSV...", help="succinctness CSVs, earlier first"),
+    out: str = typer.Option(..., "--out", help="output stem: writes STEM.csv and STEM.png"),
+    title: str = typer.Option("", "--title", help="plot title (default: the output's name)"),
+    keep: str = typer.Option("last", "--keep", help="last: a later file's (arch, depth) row replaces an earlier one; "
+                             "smallest: the smallest P* any file found (tables of one task and target under "
+                             "different protocols), its budget summed over all of them"),
+    task_label: str | None = typer.Option(None, "--task-label", help="value of the merged table's task column"),
+    json_out: bool = typer.Option(False, "--json", help="print the merged rows and fits as JSON"),
+) -> None:
+    """Combine succinctness tables (e.g. one per architecture or protocol) into one CSV + plot, refitting growth."""
+    from pathlib import Path
+
+    from arena.errors import suggest
+    from arena.succinctness import merge_tables
+
+    if keep not in ("last", "smallest"):
+        raise ArenaError(f"--keep must be last or smallest, got {keep!r}{suggest(keep, ('last', 'smallest'))}")
+    for t in tables:
+        if not Path(t).is_file():
+            raise ArenaError(f"no such succinctness table: {t}")
+        with open(t, newline="") as f:
+            header = f.readline().strip().split(",")
+        missing = [c for c in ("arch", "depth", "p_star", "reached", "p_star_lower") if c not in header]
+        if missing:
+            raise ArenaError(f"{t} is not a succinctness table: no column {', '.join(missing)}")
+    result = merge_tables(tables, out, title or Path(out).name, task_label=task_label, keep=keep)
+    if json_out:
+        print(json.dumps(result, default=str))
+        return
+    for row in result["rows"]:
+        p = row["p_star"] if row["reached"] else f"> {row['p_star_lower']}"
+        print(f"{row['arch']:>12} d={row['depth']}  P*={p}  protocol={row.get('protocol') or 'per-depth'}")
+    print(f"wrote {Path(out).with_suffix('.csv')} and {Path(out).with_suffix('.png')}")
+
+
 def _succinctness_opts(stack: int, pilot: int, tag: str | None, n_layers: str, lrs: str
                        ) -> tuple[dict[str, int], list[float]]:
     """Check --stack, --pilot and --tag; parse --n-layers (ARCH=N,...) and --lrs."""

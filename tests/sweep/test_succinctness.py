@@ -237,3 +237,32 @@ def test_the_cumulative_protocol_trains_on_shallower_depths_and_scores_at_d():
     sd = SuccinctnessConfig(task="scan-depth", archs=["rnn"], depths=[1], protocol="cumulative", seeds=1)
     with pytest.raises(ArenaError, match="no cumulative split"):
         _job(sd, "rnn", 1, 8, 0, 1e-3, {})
+
+
+def test_succinctness_merge_command_writes_the_merged_table_and_refuses_bad_input(tmp_path):
+    """``arena succinctness-merge``: the CLI of merge_tables; a missing file, a CSV that is not a succinctness
+    table and an unknown --keep are refused by name, and nothing is written."""
+    from typer.testing import CliRunner
+
+    from arena.cli.app import app
+    from arena.succinctness import read_csv, write_csv
+
+    def row(d, p, protocol):
+        return {"task": "t", "arch": "rnn", "depth": d, "p_star": p, "reached": True, "status": "found",
+                "p_star_lower": 1, "runs": 2, "cpu_seconds": 1.0, "protocol": protocol}
+
+    write_csv([row(1, 300, "per-depth"), row(2, 500, "per-depth")], tmp_path / "a.csv")
+    write_csv([row(1, 200, "cumulative"), row(2, 800, "cumulative")], tmp_path / "b.csv")
+    (tmp_path / "other.csv").write_text("x,y\n1,2\n")
+    run = CliRunner().invoke
+    res = run(app, ["succinctness-merge", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--out",
+                    str(tmp_path / "m"), "--keep", "smallest"])
+    assert res.exit_code == 0, res.output
+    assert [(r["p_star"], r["protocol"]) for r in read_csv(tmp_path / "m.csv")] == [(200, "cumulative"),
+                                                                                    (500, "per-depth")]
+    for args, message in (([str(tmp_path / "nope.csv")], "no such succinctness table"),
+                          ([str(tmp_path / "other.csv")], "not a succinctness table: no column arch"),
+                          ([str(tmp_path / "a.csv"), "--keep", "smalest"], "did you mean 'smallest'")):
+        res = run(app, ["succinctness-merge", *args, "--out", str(tmp_path / "bad")])
+        assert res.exit_code != 0 and message in res.output + str(res.exception), res.output  # main() prints it
+    assert not list(tmp_path.glob("bad*"))
