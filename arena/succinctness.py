@@ -560,12 +560,19 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path, title: st
     ax = axes[0][0]
     archs = sorted({r["arch"] for r in rows})
     depths = sorted({r["depth"] for r in rows})
+    marked = False
     for i, arch in enumerate(archs):
         color = f"C{i}"
         pts = _series(rows, arch, "p_star")
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color,
                     label=_fit_label(arch, fits.get(arch, {})))
+        cum = [(r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r.get("p_star")
+               and r.get("protocols_searched") and r.get("protocol") == "cumulative"]
+        if cum:  # a best-of-protocols table (merge_tables keep="smallest"): ring the points the curriculum found
+            ax.plot([p[0] for p in cum], [p[1] for p in cum], "s", color="k", mfc="none", ms=13,
+                    label=None if marked else "found under the cumulative protocol (others: per depth)")
+            marked = True
         lows = [(r["depth"], r["p_star_lower"]) for r in rows if r["arch"] == arch and not r["reached"]
                 and r["p_star_lower"]]
         if lows:
@@ -594,7 +601,7 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path, title: st
 
 def _axes(ax: Any, depths: list[int], ylabel: str, title: str) -> None:
     ax.set_yscale("log", base=2)
-    ax.margins(x=0.1, y=0.25)
+    ax.margins(x=0.1, y=0.25 + 0.05 * max(0, len(ax.get_legend_handles_labels()[0]) - 3))  # room for the legend
     if depths:
         ax.set_xticks(depths)
     ax.set_xlabel("depth d")
