@@ -560,15 +560,15 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path, title: st
     ax = axes[0][0]
     archs = sorted({r["arch"] for r in rows})
     depths = sorted({r["depth"] for r in rows})
-    marked = False
+    marked, mixed = False, len({r.get("protocol") or PROTOCOLS[0] for r in rows}) > 1  # points of two protocols
     for i, arch in enumerate(archs):
         color = f"C{i}"
         pts = _series(rows, arch, "p_star")
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color,
                     label=_fit_label(arch, fits.get(arch, {})))
-        cum = [(r["depth"], r["p_star"]) for r in rows if r["arch"] == arch and r["reached"] and r.get("p_star")
-               and r.get("protocols_searched") and r.get("protocol") == "cumulative"]
+        cum = [(r["depth"], r["p_star"]) for r in rows if mixed and r["arch"] == arch and r["reached"]
+               and r.get("p_star") and r.get("protocol") == "cumulative"]
         if cum:  # a best-of-protocols table (merge_tables keep="smallest"): ring the points the curriculum found
             ax.plot([p[0] for p in cum], [p[1] for p in cum], "s", color="k", mfc="none", ms=13,
                     label=None if marked else "found under the cumulative protocol (others: per depth)")
