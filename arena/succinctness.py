@@ -752,5 +752,5 @@ def _keep_row(group: list[dict[str, Any]], keep: str) -> dict[str, Any]:
     best["protocols_searched"] = " ".join(sorted({r.get("protocol") or PROTOCOLS[0] for r in group}))
     for k in ("runs", "cpu_seconds", "wall_seconds"):
         vals = [r[k] for r in group if r.get(k) is not None]
-        best[k] = sum(vals) if vals else None
+        best[k] = (round(sum(vals), 1) if k != "runs" else sum(vals)) if vals else None
     return best
