@@ -36,6 +36,8 @@ CAVEATS = (
 
 PROTOCOLS = ("per-depth", "cumulative")
 
+MERGE_KEEPS = ("last", "smallest")  # merge_tables: which row of an (arch, depth) that several tables hold is kept
+
 TARGET_NOTE = "score = the task metric on its headline split (counter-chain: per-bit accuracy; nested-parity: " \
               "label accuracy)"
 
@@ -724,8 +726,8 @@ def merge_tables(paths: list[str | Path], out_stem: str | Path, title: str, task
     the size the task needs from above, so the smallest size any protocol trained to the target is the tightest
     bound measured. The kept row's ``protocol`` says which protocol found it, ``protocols_searched`` which ones
     were tried, and ``runs`` / ``cpu_seconds`` / ``wall_seconds`` sum over all of them (the cost of the bound)."""
-    if keep not in ("last", "smallest"):
-        raise ValueError(f"keep must be 'last' or 'smallest', got {keep!r}")
+    if keep not in MERGE_KEEPS:
+        raise ValueError(f"keep must be one of {MERGE_KEEPS}, got {keep!r}")
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for p in paths:
         for r in read_csv(p):

@@ -139,10 +139,10 @@ def succinctness_merge(
     from pathlib import Path
 
     from arena.errors import suggest
-    from arena.succinctness import merge_tables
+    from arena.succinctness import MERGE_KEEPS, PROTOCOLS, merge_tables
 
-    if keep not in ("last", "smallest"):
-        raise ArenaError(f"--keep must be last or smallest, got {keep!r}{suggest(keep, ('last', 'smallest'))}")
+    if keep not in MERGE_KEEPS:
+        raise ArenaError(f"--keep must be {' or '.join(MERGE_KEEPS)}, got {keep!r}{suggest(keep, MERGE_KEEPS)}")
     for t in tables:
         if not Path(t).is_file():
             raise ArenaError(f"no such succinctness table: {t}")
@@ -157,7 +157,7 @@ def succinctness_merge(
         return
     for row in result["rows"]:
         p = row["p_star"] if row["reached"] else f"> {row['p_star_lower']}"
-        print(f"{row['arch']:>12} d={row['depth']}  P*={p}  protocol={row.get('protocol') or 'per-depth'}")
+        print(f"{row['arch']:>12} d={row['depth']}  P*={p}  protocol={row.get('protocol') or PROTOCOLS[0]}")
     print(f"wrote {Path(out).with_suffix('.csv')} and {Path(out).with_suffix('.png')}")
 
 
