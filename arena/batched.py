@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from arena import stopping
 from arena.api import IGNORE, Task
 from arena.blocks import aux_loss_modules
 from arena.spec import TrainConfig
@@ -357,6 +358,17 @@ def train_many(models: Sequence[nn.Module], tasks: Sequence[Task], cfgs: Sequenc
 
     batched_logits = vmap(logits_one, randomness="error")
     betas = cfgs[0].betas
+    with stopping.training():  # a signal now ends the stack after a whole step, every checkpoint saved
+        _steps(stack, members, models, batched_logits, betas, device, on_step)
+    for m in models:
+        m.eval()
+    return [m.state for m in members]
+
+
+def _steps(stack: _Stack | None, members: list[_Member], models: Sequence[nn.Module], batched_logits: Callable,
+           betas: tuple[float, float], device: str,
+           on_step: Callable[[int, TrainState, dict[str, float]], None] | None) -> None:
+    """Optimizer steps of the whole stack until every model is done (or a stop is requested)."""
     while stack is not None:
         t0 = time.perf_counter()
         act = [members[k] for k in stack.rows]
@@ -374,11 +386,10 @@ def train_many(models: Sequence[nn.Module], tasks: Sequence[Task], cfgs: Sequenc
             gnorm = _clip(grad, [m.cfg.grad_clip for m in act])
             _adamw(stack, grad, lrs, [m.cfg.weight_decay for m in act], betas)
         share = (time.perf_counter() - t0) / len(act)
-        if _after_step(stack, act, raw, losses.tolist(), gnorm.tolist(), share, device, on_step):
+        retire = _after_step(stack, act, raw, losses.tolist(), gnorm.tolist(), share, device, on_step)
+        stopping.check(act[0].state.step, lambda stack=stack: _save_all(stack, members))
+        if retire:
             stack = _retire(stack, members, models)
-    for m in models:
-        m.eval()
-    return [m.state for m in members]
 
 
 def _retire(stack: _Stack, members: list[_Member], models: Sequence[nn.Module]) -> _Stack | None:
@@ -410,16 +421,29 @@ def _after_step(stack: _Stack, act: list[_Member], raw: list[tuple[torch.Tensor,
         st.seconds += share
         if on_step:
             on_step(stack.rows[j], st, info)
-        if m.checkpoint is not None and (st.step % cfg.checkpoint_every == 0 or st.stopped_early
-                                         or st.step == cfg.max_steps):
-            stack.write_into(m.model, j)
-            stack.opt_state_into(m.opt, m.model, j)
-            m.sched.last_epoch = st.step
-            m.opt.param_groups[0]["lr"] = m.opt.param_groups[1]["lr"] = m.lr_now()
-            m.sched._last_lr = [m.lr_now(), m.lr_now()]
-            save_checkpoint(m.checkpoint, m.model, m.opt, m.sched, m.gen, st, m.config_hash)
+        if st.step % cfg.checkpoint_every == 0 or st.stopped_early or st.step == cfg.max_steps:
+            _save(stack, m, j)
         stopped = stopped or m.done
     return stopped
+
+
+def _save(stack: _Stack, m: _Member, j: int) -> bool:
+    """Write row ``j``'s checkpoint in :mod:`arena.train`'s format; False when the model has no checkpoint file."""
+    if m.checkpoint is None:
+        return False
+    stack.write_into(m.model, j)
+    stack.opt_state_into(m.opt, m.model, j)
+    m.sched.last_epoch = m.state.step
+    m.opt.param_groups[0]["lr"] = m.opt.param_groups[1]["lr"] = m.lr_now()
+    m.sched._last_lr = [m.lr_now(), m.lr_now()]
+    save_checkpoint(m.checkpoint, m.model, m.opt, m.sched, m.gen, m.state, m.config_hash)
+    return True
+
+
+def _save_all(stack: _Stack, members: list[_Member]) -> bool:
+    """On a requested stop: every model still in the stack checkpointed at its current step."""
+    saved = [_save(stack, members[k], j) for j, k in enumerate(stack.rows)]
+    return bool(saved) and all(saved)
 
 
 def rows_stackable(n: int, d_model: int, limit: int = 128) -> bool:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import torch
 
-from arena import ownership
+from arena import ownership, stopping
 from arena.blocks import analytic_state_size, build_model, module_logs
 from arena.errors import ArenaError, RunFailedError
 from arena.evaluate import evaluate_task
@@ -117,32 +117,27 @@ def _run_owned(res: Resolved, owner: ownership.Claim, *, db: str | None, resume:
     if run_id is None:
         run_id = repo.create_run(engine, **identity(res, plugin))
     ckpt = checkpoint_path(res.config_hash)
-    interrupted = {"flag": False}
-
-    def on_term(signum, frame):  # SIGTERM -> same path as Ctrl-C: record interrupted, keep the checkpoint
-        interrupted["flag"] = True
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
-    try:  # from the moment the row exists: any end of this process is recorded on it
-        owner.note(run_id=run_id)
-        repo.heartbeat(engine, run_id, checkpoint_path=str(ckpt))
-        rec = execute(res, ckpt, resumed, progress, command, beat=_heartbeat(engine, run_id))
-        repo.complete_run(engine, run_id, rec)
-        record = run_record(repo.get_run(engine, run_id))
-    except KeyboardInterrupt as exc:
-        repo.end_run(engine, run_id, "interrupted", "interrupted by signal; resume with --resume")
-        exc.arena_run_id = run_id  # the CLI names it in its "interrupted — resume with …" line
-        raise
-    except ArenaError as exc:
-        repo.end_run(engine, run_id, "failed", str(exc))
-        raise RunFailedError(f"run {run_id} failed: {exc}") from exc
-    except Exception as exc:
-        repo.end_run(engine, run_id, "failed", "".join(traceback.format_exception(exc)))
-        raise RunFailedError(f"run {run_id} failed: {type(exc).__name__}: {exc}") from exc
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
+    # SIGTERM and Ctrl-C while training end the run after a whole step with its checkpoint at that step
+    # (arena.stopping), elsewhere (or a second time) at once; either way the row is recorded as interrupted
+    with stopping.handling(signal.SIGTERM, signal.SIGINT):
+        try:  # from the moment the row exists: any end of this process is recorded on it
+            owner.note(run_id=run_id)
+            repo.heartbeat(engine, run_id, checkpoint_path=str(ckpt))
+            rec = execute(res, ckpt, resumed, progress, command, beat=_heartbeat(engine, run_id))
+            repo.complete_run(engine, run_id, rec)
+            record = run_record(repo.get_run(engine, run_id))
+        except KeyboardInterrupt as exc:
+            saved = isinstance(exc, stopping.Stopped) and exc.saved
+            where = f" at step {exc.step}, checkpoint saved" if saved else ""
+            repo.end_run(engine, run_id, "interrupted", f"interrupted by signal{where}; resume with --resume")
+            exc.arena_run_id = run_id  # the CLI names it in its "interrupted — resume with …" line
+            raise
+        except ArenaError as exc:
+            repo.end_run(engine, run_id, "failed", str(exc))
+            raise RunFailedError(f"run {run_id} failed: {exc}") from exc
+        except Exception as exc:
+            repo.end_run(engine, run_id, "failed", "".join(traceback.format_exception(exc)))
+            raise RunFailedError(f"run {run_id} failed: {type(exc).__name__}: {exc}") from exc
     return RunResult(run_id, "completed", record)
 
 
@@ -167,12 +162,6 @@ def _heartbeat(engine: Any, run_id: int) -> Callable[[int], None]:
             missed[0] = 0
 
     return beat
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def checkpoint_path(config_hash: str) -> Path:

@@ -333,6 +333,9 @@ class Executor:
         pass
 
 
+STOP_GRACE_S = 120.0  # how long a stopped worker may take to finish its step and write its checkpoint
+
+
 class DeadlineReached(Exception):
     """The time limit passed while runs were still going (their checkpoints stay for the next invocation)."""
 
@@ -357,6 +360,9 @@ def _worker_init(parent: int) -> None:
         pass
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+    from arena import stopping
+
+    stopping.install_in_worker()  # SIGTERM from the parent: a training job first finishes its step and checkpoints
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -412,7 +418,9 @@ class LocalExecutor(Executor):
                        "summary": f"worker process died: {exc}", "seconds": 0.0}
 
     def _terminate(self) -> None:
-        """Stopped early (deadline, Ctrl-C) or broken: end our own workers now; their checkpoints stay."""
+        """Stopped early (deadline, Ctrl-C) or broken: end our own workers now. A worker that is training finishes
+        its step and writes its checkpoint at it (SIGTERM, :mod:`arena.stopping`); one that has not ended within
+        :data:`STOP_GRACE_S` is killed (its last periodic checkpoint stays)."""
         if self.pool is None:
             return
         procs = list((getattr(self.pool, "_processes", None) or {}).values())
@@ -420,6 +428,11 @@ class LocalExecutor(Executor):
         for p in procs:
             if p.is_alive():
                 p.terminate()
+        end = time.monotonic() + STOP_GRACE_S
+        for p in procs:
+            p.join(max(0.0, end - time.monotonic()))
+            if p.is_alive():
+                p.kill()
         self.pool = None
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from arena import stopping
 from arena.api import IGNORE, Example, Task
 from arena.blocks import aux_loss_modules, collect_aux_loss
 from arena.evaluate import evaluate_examples
@@ -252,36 +253,56 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
     probe = _attention_probe(task, cfg)
     if probe and not state.attention_curve:
         state.attention_curve.append(_attention_point(model, probe, 0, cfg, device))
+    save = _saver(checkpoint, model, opt, sched, gen, state, config_hash, on_checkpoint)
     model.train()
-    while state.step < cfg.max_steps and not state.stopped_early:
-        x, y = batches.next()
-        logits = model(x)  # (B, T, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
-        total = loss + collect_aux_loss(model, aux_modules) if aux_modules else loss
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        sched.step()
-        state.step += 1
-        state.tokens_seen += int((x != 0).sum())
-        info = {"loss": loss.item(), "lr": sched.get_last_lr()[0], "grad_norm": gnorm.item()}
-        if val_set and (state.step % cfg.eval_every == 0 or state.step == cfg.max_steps):
-            validate(model, task, val_set, cfg, state, info, device)
-            model.train()
-        if probe and (state.step % cfg.eval_every == 0 or state.step == cfg.max_steps or state.stopped_early):
-            state.attention_curve.append(_attention_point(model, probe, state.step, cfg, device))
-        log_step(state, info)
-        state.seconds = time.perf_counter() - start
-        if on_step:
-            on_step(state, info)
-        if checkpoint is not None and (state.step % cfg.checkpoint_every == 0 or state.stopped_early
-                                       or state.step == cfg.max_steps):
-            save_checkpoint(checkpoint, model, opt, sched, gen, state, config_hash)
-            if on_checkpoint:
-                on_checkpoint(state)
+    with stopping.training():  # a signal now ends the run after a whole step, checkpoint saved
+        while state.step < cfg.max_steps and not state.stopped_early:
+            x, y = batches.next()
+            logits = model(x)  # (B, T, V)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
+            total = loss + collect_aux_loss(model, aux_modules) if aux_modules else loss
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            state.step += 1
+            state.tokens_seen += int((x != 0).sum())
+            info = {"loss": loss.item(), "lr": sched.get_last_lr()[0], "grad_norm": gnorm.item()}
+            if val_set and (state.step % cfg.eval_every == 0 or state.step == cfg.max_steps):
+                validate(model, task, val_set, cfg, state, info, device)
+                model.train()
+            if probe and (state.step % cfg.eval_every == 0 or state.step == cfg.max_steps or state.stopped_early):
+                state.attention_curve.append(_attention_point(model, probe, state.step, cfg, device))
+            log_step(state, info)
+            state.seconds = time.perf_counter() - start
+            if on_step:
+                on_step(state, info)
+            if state.step % cfg.checkpoint_every == 0 or state.stopped_early or state.step == cfg.max_steps:
+                save()
+            stopping.check(state.step, save)
     model.eval()
     return state
+
+
+def _saver(checkpoint: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
+           gen: torch.Generator, state: TrainState, config_hash: str,
+           on_checkpoint: Callable[[TrainState], None] | None) -> Callable[[], bool]:
+    """``save()``: the checkpoint at the current step, written once per step however often it is asked for (the
+    periodic one and a requested stop's); False when the run has no checkpoint file."""
+    saved_at = [-1]
+
+    def save() -> bool:
+        if checkpoint is None:
+            return False
+        if saved_at[0] != state.step:
+            save_checkpoint(checkpoint, model, opt, sched, gen, state, config_hash)
+            saved_at[0] = state.step
+            if on_checkpoint:
+                on_checkpoint(state)
+        return True
+
+    return save
 
 
 def fit_custom(arch: Any, model: torch.nn.Module, task: Task, max_steps: int, seed: int,

@@ -185,3 +185,32 @@ def test_sigkill_at_random_points_ten_trials(tmp_path, baseline):
     print("outcomes:", list(zip(phases, outcomes, strict=True)))
     # every kill during training leaves an interrupted run that resumes to the uninterrupted scores (checked inside)
     assert outcomes[2:8] == ["interrupted"] * 6, outcomes
+
+
+@pytest.mark.slow
+def test_sigterm_during_training_saves_the_step_then_resumes_to_the_same_scores(tmp_path, baseline):
+    """SIGTERM to `arena run` mid-training: the run ends after the step in flight with its checkpoint at that step
+    (arena.stopping), the row says so, and --resume reaches the uninterrupted run's scores."""
+    import torch
+
+    scores_ref, _ = baseline
+    dbfile = tmp_path / "term.db"
+    db = f"sqlite:///{dbfile}"
+    env = _env(tmp_path, "term")
+    p = _cli([*ARGS, "--db", db], env)
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < 600 and (_recorded_step(dbfile) or 0) < 25:
+        time.sleep(0.01)  # training is under way (checkpoints every 5 steps move the row's step)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 130, err
+    run = get_run(open_store(db), list_runs(open_store(db))[0].id)
+    assert run.status == "interrupted"
+    step = torch.load(next((tmp_path / "ckpt-term").rglob("last.pt")), weights_only=False)["state"]["step"]
+    assert 25 <= step < MAX_STEPS and run.step == step
+    assert f"at step {step}, checkpoint saved" in run.error
+    r = _cli([*ARGS, "--db", db, "--resume", "--json"], env)
+    _, err = r.communicate(timeout=600)
+    assert r.returncode == 0, err
+    scores, _ = _scores(db)
+    assert scores == scores_ref

@@ -95,13 +95,14 @@ sizes: [tiny]
 seeds: [0]
 tasks:
   - {name: counter-chain, split: iid, config: {depth: 1, n_train: 64, n_val: 8, n_test: 16}}
-train: {max_steps: 10000000, checkpoint_every: 5, batch_size: 8, early_stop: null}  # ends only by Ctrl-C
+train: {max_steps: 10000000, checkpoint_every: 50, batch_size: 8, early_stop: null}  # ends only by Ctrl-C
 """
 
 
 def test_ctrl_c_of_a_sweep_says_how_to_resume(tmp_path):
     """Ctrl-C during a sweep: after the progress bar, one line with the command that continues it (exit 130), and
-    no worker left running."""
+    no worker left running. The worker was training: it ends after its step with the checkpoint at that step
+    (arena.stopping), written after the Ctrl-C (a killed worker would have left its last periodic one)."""
     import signal
 
     spec = tmp_path / "s.yaml"
@@ -116,12 +117,21 @@ def test_ctrl_c_of_a_sweep_says_how_to_resume(tmp_path):
     while not list((tmp_path / "ck").rglob("last.pt")) and p.poll() is None and time.monotonic() - t0 < 300:
         time.sleep(0.2)
     assert p.poll() is None, p.communicate()[1]
+    ckpt = next((tmp_path / "ck").rglob("last.pt"))
+    first = ckpt.stat().st_mtime_ns
+    while ckpt.stat().st_mtime_ns == first and p.poll() is None and time.monotonic() - t0 < 300:
+        time.sleep(0.01)  # the second periodic checkpoint (step 100) was just written
+    asked = time.time_ns()
     os.killpg(p.pid, signal.SIGINT)  # the terminal sends Ctrl-C to the whole foreground group
-    _, err = p.communicate(timeout=120)
+    _, err = p.communicate(timeout=300)
     assert p.returncode == 130, err
     line = err.strip().splitlines()[-1]
     assert line.startswith("interrupted — resume with: arena sweep "), err
     assert "Traceback" not in err
+    import torch
+
+    assert ckpt.stat().st_mtime_ns >= asked - 20_000_000  # written after Ctrl-C (20 ms of file-clock coarseness)
+    assert torch.load(ckpt, weights_only=False)["state"]["step"] > 100
     assert repo.list_runs(open_store(f"sqlite:///{tmp_path / 'arena.db'}")) == []
 
 
