@@ -45,6 +45,7 @@ from arena.blocks import aux_loss_modules
 from arena.spec import TrainConfig
 from arena.train import (
     TrainState,
+    checkpoint_due,
     load_checkpoint,
     log_step,
     lr_lambda,
@@ -315,6 +316,7 @@ class _Member:
             self.state = load_checkpoint(checkpoint, model, self.opt, self.sched, self.gen, config_hash)
             self.batches.after_load()
         self.lam = lr_lambda(cfg)
+        self.saved_at = -1  # the step of the last checkpoint this process wrote
 
     @property
     def done(self) -> bool:
@@ -421,16 +423,21 @@ def _after_step(stack: _Stack, act: list[_Member], raw: list[tuple[torch.Tensor,
         st.seconds += share
         if on_step:
             on_step(stack.rows[j], st, info)
-        if st.step % cfg.checkpoint_every == 0 or st.stopped_early or st.step == cfg.max_steps:
+        if checkpoint_due(st, cfg):
             _save(stack, m, j)
         stopped = stopped or m.done
     return stopped
 
 
 def _save(stack: _Stack, m: _Member, j: int) -> bool:
-    """Write row ``j``'s checkpoint in :mod:`arena.train`'s format; False when the model has no checkpoint file."""
+    """Write row ``j``'s checkpoint in :mod:`arena.train`'s format, once per step however often it is asked for
+    (the periodic one and a requested stop's, as :func:`arena.train.train`); False when the model has no
+    checkpoint file."""
     if m.checkpoint is None:
         return False
+    if m.saved_at == m.state.step:
+        return True
+    m.saved_at = m.state.step
     stack.write_into(m.model, j)
     stack.opt_state_into(m.opt, m.model, j)
     m.sched.last_epoch = m.state.step

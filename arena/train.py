@@ -278,11 +278,17 @@ def train(model: torch.nn.Module, task: Task, cfg: TrainConfig, seed: int, *, ch
             state.seconds = time.perf_counter() - start
             if on_step:
                 on_step(state, info)
-            if state.step % cfg.checkpoint_every == 0 or state.stopped_early or state.step == cfg.max_steps:
+            if checkpoint_due(state, cfg):
                 save()
             stopping.check(state.step, save)
     model.eval()
     return state
+
+
+def checkpoint_due(state: TrainState, cfg: TrainConfig) -> bool:
+    """Whether the periodic checkpoint is due after this step: every ``checkpoint_every`` steps, at an early stop
+    and at the last step (one rule for :func:`train` and :func:`arena.batched.train_many`)."""
+    return state.step % cfg.checkpoint_every == 0 or state.stopped_early or state.step == cfg.max_steps
 
 
 def _saver(checkpoint: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
